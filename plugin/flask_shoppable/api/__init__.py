@@ -1,0 +1,4 @@
+"""The merchant REST API (flask-smorest + marshmallow, OpenAPI 3)."""
+
+from .base import current_key as current_key
+from .errors import abort as abort
