@@ -92,3 +92,14 @@ def revoke_api_key(key_id: str) -> None:
     if row is None:
         raise click.ClickException(f"no API key {key_id!r}")
     click.echo(f"Revoked {row.public_id} ({row.name}).")
+
+
+def _register_capability_commands() -> None:
+    from .catalog.importer import import_products_command
+    from .demo import seed_demo_command
+
+    group.add_command(import_products_command)
+    group.add_command(seed_demo_command)
+
+
+_register_capability_commands()
