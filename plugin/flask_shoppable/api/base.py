@@ -15,7 +15,7 @@ import swagger_ui_bundle
 from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from .. import db
 from ..config import SMOREST_PREFIX
@@ -66,6 +66,20 @@ def _authenticate() -> None:
 
 def _json_error(error: HTTPException) -> Response:
     return error_response(error)
+
+
+def _json_errors_on(blueprint: Blueprint) -> None:
+    """Answer every HTTP error raised in ``blueprint`` as JSON.
+
+    Registered per status code as well as for the class: Flask prefers a handler for the
+    code over one for the class, app-wide, so a host's own ``errorhandler(404)`` would
+    otherwise answer the API's 404s with its HTML page.
+    """
+    if blueprint._got_registered_once:
+        return
+    blueprint.register_error_handler(HTTPException, _json_error)
+    for code in default_exceptions:
+        blueprint.register_error_handler(code, _json_error)
 
 
 def _not_found(path: str = "") -> Response:
@@ -124,8 +138,7 @@ def setup(app: Flask, prefix: str, blueprints: list[ApiBlueprint]) -> ShoppableA
 
     names: set[str] = set()
     for blp in blueprints:
-        if HTTPException not in blp.error_handler_spec[None][None]:
-            blp.register_error_handler(HTTPException, _json_error)
+        _json_errors_on(blp)
         api.register_blueprint(blp, url_prefix=api_prefix)
         names.add(blp.name)
 
@@ -138,7 +151,7 @@ def setup(app: Flask, prefix: str, blueprints: list[ApiBlueprint]) -> ShoppableA
         _not_found,
         methods=list(_FALLBACK_METHODS),
     )
-    fallback.register_error_handler(HTTPException, _json_error)
+    _json_errors_on(fallback)
     app.register_blueprint(fallback)
 
     def guard() -> None:
