@@ -147,7 +147,7 @@ def _empty_tables(engine: sa.Engine) -> None:
 def make_app(database_url: str, instance_path: Path, **config: Any) -> Flask:
     """A bare host app with the plugin, the way a user would write one."""
     app = Flask("host", instance_path=str(instance_path))
-    app.config.update(TESTING=True, SECRET_KEY="test-secret", SHOPPABLE_DATABASE_URL=database_url)
+    app.config.update(TESTING=True, SECRET_KEY="test-secret-key-for-the-suite", SHOPPABLE_DATABASE_URL=database_url)
     app.config.update(config)
     Shoppable(app)
     return app

@@ -15,6 +15,7 @@ from flask_shoppable.config import DEFAULTS, ConfigError
 
 def _app(tmp_path: Path, **config: Any) -> Flask:
     app = Flask("host", instance_path=str(tmp_path / "instance"))
+    app.config["SECRET_KEY"] = "a-host-secret-key-of-some-length"
     app.config.update(config)
     return app
 
@@ -62,7 +63,7 @@ def test_factory_pattern_and_defaults(tmp_path: Path) -> None:
     assert state.extension is shop
     for key, setting in DEFAULTS.items():
         assert key in app.config
-        if setting.default is not None:
+        if setting.default is not None and key != "SHOPPABLE_DEFAULT_CURRENCY":
             assert app.config[key] == setting.default
     state.engine.dispose()
 
@@ -107,6 +108,14 @@ def test_registering_twice_is_refused(tmp_path: Path) -> None:
         ),
         ({"SHOPPABLE_ENGINE_OPTIONS": []}, "SHOPPABLE_ENGINE_OPTIONS", "must be a dict"),
         ({"SHOPPABLE_DATABSE_URL": "sqlite://"}, "SHOPPABLE_DATABSE_URL", "misspelt"),
+        ({"SECRET_KEY": None}, "SHOPPABLE_SECRET_KEY", "is required"),
+        ({"SHOPPABLE_SECRET_KEY": "short"}, "SHOPPABLE_SECRET_KEY", "at least 16 bytes"),
+        ({"SHOPPABLE_CLICK_WRITE_MODE": "fast"}, "SHOPPABLE_CLICK_WRITE_MODE", "buffered"),
+        ({"SHOPPABLE_CLICK_FLUSH_SECONDS": 0}, "SHOPPABLE_CLICK_FLUSH_SECONDS", "seconds"),
+        ({"SHOPPABLE_PUBLIC_URL": "shop.example"}, "SHOPPABLE_PUBLIC_URL", "absolute"),
+        ({"SHOPPABLE_PUBLIC_URL": "https://a.example/"}, "SHOPPABLE_PUBLIC_URL", "trailing"),
+        ({"SHOPPABLE_VISITOR_COOKIE": ""}, "SHOPPABLE_VISITOR_COOKIE", "non-empty"),
+        ({"SHOPPABLE_LINK_CACHE_SECONDS": -1}, "SHOPPABLE_LINK_CACHE_SECONDS", "positive"),
     ],
 )
 def test_bad_settings_fail_at_init_naming_the_key(
@@ -118,6 +127,13 @@ def test_bad_settings_fail_at_init_naming_the_key(
     assert info.value.key == key
     assert str(info.value).startswith(f"{key}:")
     assert "shoppable" not in app.extensions
+
+
+def test_secret_key_falls_back_to_the_app_secret(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    Shoppable(app)
+    assert app.config["SHOPPABLE_SECRET_KEY"] == b"a-host-secret-key-of-some-length"
+    app.extensions["shoppable"].engine.dispose()
 
 
 def test_currency_is_normalised(tmp_path: Path) -> None:

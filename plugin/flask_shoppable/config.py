@@ -55,6 +55,48 @@ DEFAULTS: dict[str, Setting] = {
     "SHOPPABLE_API_KEY_TOUCH_SECONDS": Setting(
         60, "An API key's last_used_at is written at most once per this many seconds."
     ),
+    "SHOPPABLE_SECRET_KEY": Setting(
+        None,
+        "Key for signing attribution tokens and hashing IP addresses. Defaults to the "
+        "app's SECRET_KEY; one of the two is required.",
+    ),
+    "SHOPPABLE_SHOP_NAME": Setting("Shop", "The shop's name on pages, embeds and feeds."),
+    "SHOPPABLE_PUBLIC_URL": Setting(
+        None,
+        "Absolute base URL of the site (https://shop.example.com), used in feeds, oEmbed and "
+        "share links. Unset: taken from the request, which is fine behind a proxy that "
+        "sets Host; set it in production.",
+    ),
+    "SHOPPABLE_POSTS_PER_PAGE": Setting(24, "Posts per page of the storefront grid."),
+    "SHOPPABLE_CLICK_WRITE_MODE": Setting(
+        "buffered",
+        "'buffered': clicks are queued in the process and written in batches (fast; a crash "
+        "loses at most the last SHOPPABLE_CLICK_FLUSH_SECONDS). 'durable': each click is "
+        "committed before the redirect.",
+    ),
+    "SHOPPABLE_CLICK_BUFFER_SIZE": Setting(100, "Buffered mode: write when this many clicks wait."),
+    "SHOPPABLE_CLICK_FLUSH_SECONDS": Setting(
+        0.2, "Buffered mode: write waiting clicks at least this often (seconds)."
+    ),
+    "SHOPPABLE_LINK_CACHE_SECONDS": Setting(
+        30,
+        "How long a process keeps a tracked link in memory (a merchant's edit reaches "
+        "every process within this time).",
+    ),
+    "SHOPPABLE_VISITOR_COOKIE": Setting("shoppable_vid", "Name of the first-party visitor cookie."),
+    "SHOPPABLE_VISITOR_COOKIE_DAYS": Setting(365, "Lifetime of the visitor cookie."),
+    "SHOPPABLE_HONOR_DNT": Setting(
+        True, "With DNT: 1 or Sec-GPC: 1, set no visitor cookie and keep no IP hash."
+    ),
+    "SHOPPABLE_REQUIRE_CONSENT": Setting(
+        False, "Set the visitor cookie only when the consent cookie is present."
+    ),
+    "SHOPPABLE_CONSENT_COOKIE": Setting(
+        "shoppable_consent", "Cookie (set by the host's consent banner) that allows tracking."
+    ),
+    "SHOPPABLE_TOKEN_MAX_AGE_DAYS": Setting(
+        7, "How long the signed attribution token in a redirect URL stays valid."
+    ),
     "SHOPPABLE_API_TITLE": Setting("Flask-Shoppable", "Title of the OpenAPI document."),
     "SHOPPABLE_API_DOCS": Setting(
         True, "Serve the interactive API docs page (Swagger UI, served locally) at /api/docs."
@@ -123,7 +165,41 @@ def load(app: Flask) -> None:
         raise ConfigError("SHOPPABLE_DEFAULT_CURRENCY", f"unknown ISO 4217 currency {currency!r}")
     config["SHOPPABLE_DEFAULT_CURRENCY"] = currency.upper()
 
+    secret = config["SHOPPABLE_SECRET_KEY"] or config.get("SECRET_KEY")
+    if not secret:
+        raise ConfigError("SHOPPABLE_SECRET_KEY", "is required (or set the app's SECRET_KEY)")
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, bytes) or len(secret) < 16:
+        raise ConfigError("SHOPPABLE_SECRET_KEY", "must be at least 16 bytes long")
+    config["SHOPPABLE_SECRET_KEY"] = secret
+
+    mode = config["SHOPPABLE_CLICK_WRITE_MODE"]
+    if mode not in ("buffered", "durable"):
+        raise ConfigError(
+            "SHOPPABLE_CLICK_WRITE_MODE", f"must be 'buffered' or 'durable', got {mode!r}"
+        )
+    flush = config["SHOPPABLE_CLICK_FLUSH_SECONDS"]
+    if isinstance(flush, bool) or not isinstance(flush, int | float) or not 0 < flush <= 60:
+        raise ConfigError("SHOPPABLE_CLICK_FLUSH_SECONDS", "must be a number of seconds in (0, 60]")
+    public_url = config["SHOPPABLE_PUBLIC_URL"]
+    if public_url is not None and (
+        not isinstance(public_url, str) or not re.match(r"^https?://[^/\s]+$", public_url)
+    ):
+        raise ConfigError(
+            "SHOPPABLE_PUBLIC_URL",
+            f"must be an absolute http(s) URL without a path or trailing slash, got {public_url!r}",
+        )
+    for key in ("SHOPPABLE_VISITOR_COOKIE", "SHOPPABLE_CONSENT_COOKIE", "SHOPPABLE_SHOP_NAME"):
+        if not isinstance(config[key], str) or not config[key].strip():
+            raise ConfigError(key, "must be a non-empty string")
+
     for key in (
+        "SHOPPABLE_POSTS_PER_PAGE",
+        "SHOPPABLE_CLICK_BUFFER_SIZE",
+        "SHOPPABLE_LINK_CACHE_SECONDS",
+        "SHOPPABLE_VISITOR_COOKIE_DAYS",
+        "SHOPPABLE_TOKEN_MAX_AGE_DAYS",
         "SHOPPABLE_MAX_BODY_BYTES",
         "SHOPPABLE_API_PAGE_SIZE",
         "SHOPPABLE_API_MAX_PAGE_SIZE",

@@ -14,6 +14,7 @@ from ._resources import templates_folder
 
 if TYPE_CHECKING:
     from .api.base import ShoppableApi
+    from .tracking.recorder import Recorder
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ShoppableState:
     session_factory: sessionmaker[Session]
     url_prefix: str
     api: ShoppableApi
+    recorder: Recorder
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -35,7 +37,13 @@ class Shoppable:
     README): ``SHOPPABLE_DATABASE_URL``, ``SHOPPABLE_ENGINE_OPTIONS``,
     ``SHOPPABLE_URL_PREFIX``, ``SHOPPABLE_DEFAULT_CURRENCY``, ``SHOPPABLE_MAX_BODY_BYTES``,
     ``SHOPPABLE_API_PAGE_SIZE``, ``SHOPPABLE_API_MAX_PAGE_SIZE``,
-    ``SHOPPABLE_API_KEY_TOUCH_SECONDS``, ``SHOPPABLE_API_TITLE``, ``SHOPPABLE_API_DOCS``.
+    ``SHOPPABLE_API_KEY_TOUCH_SECONDS``, ``SHOPPABLE_API_TITLE``, ``SHOPPABLE_API_DOCS``,
+    ``SHOPPABLE_SECRET_KEY``, ``SHOPPABLE_SHOP_NAME``, ``SHOPPABLE_PUBLIC_URL``,
+    ``SHOPPABLE_POSTS_PER_PAGE``, ``SHOPPABLE_CLICK_WRITE_MODE``,
+    ``SHOPPABLE_CLICK_BUFFER_SIZE``, ``SHOPPABLE_CLICK_FLUSH_SECONDS``,
+    ``SHOPPABLE_LINK_CACHE_SECONDS``, ``SHOPPABLE_VISITOR_COOKIE``,
+    ``SHOPPABLE_VISITOR_COOKIE_DAYS``, ``SHOPPABLE_HONOR_DNT``, ``SHOPPABLE_REQUIRE_CONSENT``,
+    ``SHOPPABLE_CONSENT_COOKIE``, ``SHOPPABLE_TOKEN_MAX_AGE_DAYS``.
     A missing or inconsistent one raises :class:`~flask_shoppable.config.ConfigError`
     naming it.
     """
@@ -53,24 +61,31 @@ class Shoppable:
         )
         prefix = app.config["SHOPPABLE_URL_PREFIX"]
 
-        from . import cli
+        from . import cli, web
         from .api import base as api_base
         from .catalog.api import blp as catalog_blp
+        from .social.api import blp as social_blp
+        from .social.pages import bp as pages_bp
+        from .tracking.recorder import Recorder
+        from .tracking.views import bp as tracking_bp
 
         # Templates (templates/shoppable/...) are found through this blueprint; a host's
         # own templates/shoppable/... take precedence, as Flask looks in the app first.
-        pages = Blueprint(
-            "shoppable", __name__, url_prefix=prefix or None, template_folder=templates_folder()
-        )
-        app.register_blueprint(pages)
-        api = api_base.setup(app, prefix, [catalog_blp])
+        templates = Blueprint("shoppable", __name__, template_folder=templates_folder())
+        app.register_blueprint(templates)
+        for blueprint in (pages_bp, tracking_bp):
+            app.register_blueprint(blueprint, url_prefix=prefix or None)
+        api = api_base.setup(app, prefix, [catalog_blp, social_blp])
+        web.install(app)
 
+        session_factory = db.make_session_factory(engine)
         app.extensions["shoppable"] = ShoppableState(
             extension=self,
             engine=engine,
-            session_factory=db.make_session_factory(engine),
+            session_factory=session_factory,
             url_prefix=prefix,
             api=api,
+            recorder=Recorder(app.config, session_factory),
         )
         app.teardown_appcontext(db.remove_session)
         app.cli.add_command(cli.group)
