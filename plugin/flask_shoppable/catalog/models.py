@@ -110,6 +110,13 @@ class Variant(Base):
         return Money(self.price_amount, self.currency)
 
     @property
+    def compare_at_price(self) -> Money | None:
+        """The 'was' price, in the variant's currency, or None."""
+        if self.compare_at_amount is None:
+            return None
+        return Money(self.compare_at_amount, self.currency)
+
+    @property
     def price_text(self) -> str:
         return to_decimal_string(self.price_amount, self.currency)
 
