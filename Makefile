@@ -1,0 +1,59 @@
+# Flask-Shoppable: `make demo` runs the demo storefront, `make test` runs the tests.
+#
+# Both create .venv/ with python3 (3.11 or later) and install the package into it,
+# editable, from the pip index configured on the machine. pip runs again only when
+# pyproject.toml changes (a stamp file in .venv/ records the last install).
+
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+BIN := $(CURDIR)/$(VENV)/bin
+STOREFRONT := examples/storefront
+PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
+FLASK := cd $(STOREFRONT) && $(BIN)/flask --app app
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint clean
+
+help:
+	@echo "make demo   install into $(VENV)/, migrate and seed the demo shop, serve it on http://$(HOST):$(PORT)"
+	@echo "make test   install into $(VENV)/ with the test extras, run pytest (PYTEST_ARGS=... to pass options)"
+	@echo "make lint   ruff check and ruff format --check"
+	@echo "make clean  remove $(VENV)/, build output and the demo's database"
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "Flask-Shoppable needs Python 3.11 or later as '$(PYTHON)' (make PYTHON=python3.12 ...)." >&2; \
+	  exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "Could not create $(VENV)/. On Debian or Ubuntu: apt-get install python3-venv" >&2; \
+	  exit 1; }
+
+# The demo needs nothing beyond the package's own dependencies.
+$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet --editable .
+	@touch $@
+
+# The test extras include everything the demo needs, so they satisfy its stamp too.
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet --editable '.[test]'
+	@touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
+	$(FLASK) shoppable db upgrade
+	$(FLASK) shoppable seed-demo
+	@echo "Demo storefront on http://$(HOST):$(PORT)/ (API docs: /shop/api/docs). Ctrl+C stops it."
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build dist plugin/*.egg-info $(STOREFRONT)/instance
