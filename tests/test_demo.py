@@ -110,6 +110,23 @@ def test_existing_product_is_kept_and_the_rest_created(app: Flask, session: Sess
     assert mug.title == "The merchant's own mug"
 
 
+def test_a_taken_sku_skips_its_product(app: Flask, session: Session) -> None:
+    session.add(
+        Product(
+            handle="my-bag",
+            title="My bag",
+            variants=[Variant(sku="HP-TOTE", price_amount=5000, currency="USD")],
+        )
+    )
+    session.commit()
+    result = _seed(app)
+    assert result.exit_code == 0, result.output
+    assert "Skipped waxed-canvas-tote: SKU 'HP-TOTE' is already used" in result.output
+    handles = set(session.scalars(sa.select(Product.handle)))
+    assert "waxed-canvas-tote" not in handles
+    assert len(handles) == len(CATALOG)  # the other seven and the merchant's own
+
+
 @pytest.mark.parametrize(
     ("app_config", "tee_price"),
     [({"SHOPPABLE_DEFAULT_CURRENCY": "EUR"}, 2800), ({"SHOPPABLE_DEFAULT_CURRENCY": "jpy"}, 28)],

@@ -6,9 +6,11 @@ stock, one sold out) and creates a demo API key. Prices are given here in major 
 and stored in ``SHOPPABLE_DEFAULT_CURRENCY``. Images are ``data:`` URLs of small SVG
 tiles, so the demo works offline and on any host, without static files.
 
-Seeding is idempotent: a product whose handle (or one of whose SKUs) already exists is
-skipped and reported, and the key is created only if no active demo key exists (it is
-printed once; only its hash is kept).
+Products are written through the catalog service, after the API's own schema has
+validated them, so the demo obeys the same rules as a merchant's data. Seeding is
+idempotent: a product whose handle (or one of whose SKUs) already exists is skipped and
+reported, and the key is created only if no active demo key exists (it is printed once;
+only its hash is kept).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product as cartesian
+from typing import Any
 from xml.sax.saxutils import escape
 
 import click
@@ -27,7 +30,9 @@ from sqlalchemy.orm import Session
 
 from . import db
 from .api import keys
+from .catalog import service
 from .catalog.models import Product, Variant
+from .catalog.schemas import ProductSchema
 from .money import MAX_AMOUNT, exponent
 
 VENDOR = "Harbour & Pine"
@@ -222,36 +227,40 @@ def image_data_url(title: str, colour: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
 
 
-def _build(item: DemoProduct, currency: str) -> Product:
-    product = Product(
-        handle=item.handle,
-        title=item.title,
-        description=item.description,
-        vendor=VENDOR,
-        product_type=item.product_type,
-        tags=[DEMO_TAG, *item.tags],
-        images=[{"url": image_data_url(item.title, item.colour), "alt": item.title}],
-        options=list(item.options),
-        active=True,
-    )
+def _product_data(item: DemoProduct, currency: str) -> dict[str, Any]:
+    """The product as the catalog service takes it, validated by the API's own schema."""
+    variants = []
     for position, spec in enumerate(item.variants):
-        values = [*spec.options, "", "", ""][:3]
-        product.variants.append(
-            Variant(
-                sku=item.sku(spec),
-                option1=values[0],
-                option2=values[1],
-                option3=values[2],
-                price_amount=_minor(spec.price, currency),
-                currency=currency,
-                compare_at_amount=_minor(spec.compare_at, currency) if spec.compare_at else None,
-                stock=spec.stock,
-                requires_shipping=True,
-                active=True,
-                position=position,
-            )
-        )
-    return product
+        variant: dict[str, Any] = {
+            "sku": item.sku(spec),
+            "price": {"amount": _minor(spec.price, currency), "currency": currency},
+            "stock": spec.stock,
+            "position": position,
+        }
+        if item.options:
+            variant["options"] = dict(zip(item.options, spec.options, strict=True))
+        if spec.compare_at:
+            variant["compare_at_price"] = {
+                "amount": _minor(spec.compare_at, currency),
+                "currency": currency,
+            }
+        variants.append(variant)
+    data: dict[str, Any] = ProductSchema().load(
+        {
+            "handle": item.handle,
+            "title": item.title,
+            "description": item.description,
+            "vendor": VENDOR,
+            "product_type": item.product_type,
+            "tags": [DEMO_TAG, *item.tags],
+            "options": list(item.options),
+            "active": True,
+            "variants": variants,
+        }
+    )
+    # Added after validation: the API takes only http(s) image URLs, the demo's are data:.
+    data["images"] = [{"url": image_data_url(item.title, item.colour), "alt": item.title}]
+    return data
 
 
 def missing_tables(session: Session) -> list[str]:
@@ -262,21 +271,30 @@ def missing_tables(session: Session) -> list[str]:
 
 
 def seed(session: Session, currency: str, *, with_key: bool = True) -> SeedResult:
-    """Add the demo products that are not there yet, and a demo key if none is active."""
+    """Add the demo products that are not there yet, and a demo key if none is active.
+
+    The products are written in one transaction through the catalog service (the same
+    checks as the API); :class:`~.catalog.service.CatalogError` means another writer
+    took a handle or SKU meanwhile, and nothing was written.
+    """
     result = SeedResult()
-    handles = [item.handle for item in CATALOG]
-    existing = set(session.scalars(sa.select(Product.handle).where(Product.handle.in_(handles))))
-    all_skus = [sku for item in CATALOG for sku in item.skus()]
-    taken = set(session.scalars(sa.select(Variant.sku).where(Variant.sku.in_(all_skus))))
+    existing = service.taken_handles(session, [item.handle for item in CATALOG])
+    taken = service.taken_skus(session, [sku for item in CATALOG for sku in item.skus()])
     for item in CATALOG:
         if item.handle in existing:
             result.skipped.append(item.handle)
             continue
-        clashes = [sku for sku in item.skus() if sku in taken]
+        clashes = [
+            service.sku_taken_message(sku, *taken[sku]) for sku in item.skus() if sku in taken
+        ]
         if clashes:
             result.conflicts[item.handle] = clashes
             continue
-        session.add(_build(item, currency))
+        try:
+            service.create_product(session, _product_data(item, currency), commit=False)
+        except service.CatalogError:
+            session.rollback()  # all or nothing: a concurrent writer got there first
+            raise
         result.created.append(item.handle)
         result.variants += len(item.variants)
     session.commit()
@@ -305,7 +323,10 @@ def seed_demo_command() -> None:
             "run flask shoppable db upgrade first"
         )
     currency = current_app.config["SHOPPABLE_DEFAULT_CURRENCY"]
-    result = seed(session, currency)
+    try:
+        result = seed(session, currency)
+    except service.CatalogError as exc:
+        raise click.ClickException(f"nothing was seeded: {exc.message} Run it again.") from None
 
     if result.created:
         click.echo(
@@ -319,11 +340,8 @@ def seed_demo_command() -> None:
             f"{', '.join(result.skipped)}.",
             err=True,
         )
-    for handle, skus in result.conflicts.items():
-        click.echo(
-            f"Skipped {handle}: SKU {', '.join(skus)} already belongs to another product.",
-            err=True,
-        )
+    for handle, messages in result.conflicts.items():
+        click.echo(f"Skipped {handle}: {' '.join(messages)}", err=True)
     if result.existing_key is not None:
         click.echo(
             f"Skipped the demo API key: {result.existing_key.public_id} exists (its key was "
