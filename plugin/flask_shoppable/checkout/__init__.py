@@ -1,0 +1,1 @@
+"""Checkout: checkout sessions, stock held for their life, success and cancel pages."""

@@ -1,0 +1,1 @@
+"""Orders, customers, refunds, disputes, and the webhook event log."""

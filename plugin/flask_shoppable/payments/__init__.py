@@ -1,0 +1,1 @@
+"""Payment providers: the protocol and the Stripe adapter (nothing else talks to Stripe)."""
