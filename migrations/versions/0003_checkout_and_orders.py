@@ -88,6 +88,7 @@ def upgrade() -> None:
     sa.Column('expires_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('released_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('release_reason', sa.String(length=40), nullable=False),
     sa.CheckConstraint("status IN ('open', 'completed', 'expired', 'failed')", name=op.f('ck_shoppable_checkout_status')),
     sa.CheckConstraint('subtotal_amount >= 0', name=op.f('ck_shoppable_checkout_subtotal_not_negative')),
     sa.ForeignKeyConstraint(['link_id'], ['shoppable_tracked_link.id'], name=op.f('fk_shoppable_checkout_link_id_shoppable_tracked_link'), ondelete='SET NULL'),

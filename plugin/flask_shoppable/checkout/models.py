@@ -67,6 +67,8 @@ class Checkout(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Set when the held stock went back (expiry, failure); makes the release idempotent.
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why it went back: "expired", "provider_error", "payment_failed", ...
+    release_reason: Mapped[str] = mapped_column(String(40), default="")
 
     lines: Mapped[list[CheckoutLine]] = relationship(
         back_populates="checkout",
