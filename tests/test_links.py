@@ -168,6 +168,7 @@ def test_get_or_create_link_flushes_and_leaves_the_commit_to_the_caller(
         ({"channel": "x", "target": "checkout", "quantity": 1}, "variant id"),
         ({"channel": "x", "target": "checkout", "variant_id": 1}, "quantity"),
         ({"channel": "x", "target": "checkout", "variant_id": 1, "quantity": 0}, "quantity"),
+        ({"channel": "x", "target": "checkout", "variant_id": 1, "quantity": 101}, "quantity"),
     ],
 )
 def test_get_or_create_link_refuses_what_the_table_would(

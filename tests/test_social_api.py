@@ -7,6 +7,7 @@ Every refused request is checked for the stable error shape, for the field it na
 from __future__ import annotations
 
 import json
+import threading
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -981,3 +982,41 @@ def test_openapi_document_is_valid_and_documents_posts_and_links(client: FlaskCl
     assert tags_body["content"]["application/json"]["schema"]["type"] == "array"
     assert "X-Pagination" in paths["/shop/api/links"]["get"]["responses"]["200"]["headers"]
     assert "deactivate" in " ".join(t.get("description", "") for t in spec["tags"])
+
+
+# --- races (PostgreSQL: a writer waits for the other's uncommitted row) ---------------------
+
+
+def _hold_slug(app: Flask, slug: str) -> tuple[Session, threading.Timer]:
+    """Insert a post with ``slug`` in another transaction, committed a second later."""
+    other = app.extensions["shoppable"].session_factory()
+    other.add(Post(slug=slug, caption="first"))
+    other.flush()
+    timer = threading.Timer(1.0, other.commit)
+    timer.start()
+    return other, timer
+
+
+@pytest.mark.postgresql_only
+def test_a_generated_slug_taken_concurrently_is_made_again(app: Flask, api: ApiClient) -> None:
+    other, timer = _hold_slug(app, "race-day")
+    try:
+        response = api.post("/posts", json={"caption": "Race day"})
+    finally:
+        timer.join()
+        other.close()
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.json["slug"] == "race-day-2"
+    assert counts(app) == (2, 0, 0)
+
+
+@pytest.mark.postgresql_only
+def test_an_explicit_slug_taken_concurrently_is_409(app: Flask, api: ApiClient) -> None:
+    other, timer = _hold_slug(app, "race-day")
+    try:
+        response = api.post("/posts", json={"caption": "Race day", "slug": "race-day"})
+    finally:
+        timer.join()
+        other.close()
+    assert_error(response, 409, "slug")
+    assert counts(app) == (1, 0, 0)

@@ -28,6 +28,8 @@ CODE_MIN_LENGTH = 8
 CODE_MAX_LENGTH = 32
 #: Bound of the free-text fields (the columns are 200 wide).
 TEXT_FIELD_MAX = 200
+#: Largest quantity a checkout link may carry.
+QUANTITY_MAX = 100
 
 
 def new_code() -> str:
@@ -89,8 +91,8 @@ def get_or_create_link(
         raise ValueError(
             f"a {target} link needs its {target if target != 'checkout' else 'variant'} id"
         )
-    if target == "checkout" and (quantity is None or quantity < 1):
-        raise ValueError("a checkout link needs a quantity of at least 1")
+    if target == "checkout" and (quantity is None or not 1 <= quantity <= QUANTITY_MAX):
+        raise ValueError(f"a checkout link needs a quantity from 1 to {QUANTITY_MAX}")
     fields = {
         "channel": channel,
         "target": target,

@@ -27,7 +27,7 @@ from ..catalog.schemas import QueryBoolean, StrictBoolean, StrippedString
 from ..db import utcnow
 from ..web import absolute_url
 from .channels import CHANNELS
-from .links import is_live, link_url
+from .links import QUANTITY_MAX, is_live, link_url
 from .models import LINK_TARGETS, POST_STATUSES, Post, TrackedLink
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -38,7 +38,6 @@ IMAGE_ALT_MAX = 500
 #: Campaign, UTM fields, partner and label: the columns are 200 wide.
 SHORT_TEXT_MAX = 200
 TAGS_MAX = 50
-QUANTITY_MAX = 100
 ID_MAX = 2**31 - 1
 SHARE_TEXT_MAX = 1000
 

@@ -30,6 +30,8 @@ Errors = dict[Any, Any]
 #: How many of the caption's words make a slug.
 SLUG_WORDS = 6
 SLUG_BASE_MAX = 60
+#: Tries at a generated slug when concurrent requests race for the same one.
+CREATE_ATTEMPTS = 3
 
 
 class SocialError(Exception):
@@ -167,14 +169,24 @@ def publish_problems(session: Session, post: Post) -> list[str]:
 
 
 def create_post(session: Session, data: dict[str, Any]) -> Post:
-    """Create a draft post (with its tags when given) from a loaded PostSchema."""
-    try:
-        explicit = data.get("slug")
-        if explicit:
-            errors = _slug_taken(session, explicit)
-            if errors:
-                raise SocialError(409, "The slug is already in use.", {"slug": errors["slug"]})
-        tags = _tag_rows(session, data.get("tags", []))
+    """Create a draft post (with its tags when given) from a loaded PostSchema.
+
+    A generated slug that a concurrent request took first is made again (a few times);
+    an explicit one is a 409.
+    """
+    explicit = data.get("slug")
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            if explicit:
+                errors = _slug_taken(session, explicit)
+                if errors:
+                    raise SocialError(409, "The slug is already in use.", errors)
+            tags = _tag_rows(session, data.get("tags", []))
+        except SocialError as exc:
+            session.rollback()
+            if exc.status == 422 and exc.errors:
+                exc.errors = {"tags": exc.errors}
+            raise
         caption = data.get("caption", "")
         post = Post(
             slug=explicit or unique_slug(session, caption),
@@ -186,13 +198,19 @@ def create_post(session: Session, data: dict[str, Any]) -> Post:
             tags=tags,
         )
         session.add(post)
-    except SocialError as exc:
-        session.rollback()
-        if exc.status == 422 and exc.errors:
-            exc.errors = {"tags": exc.errors}
-        raise
-    _commit(session, "The slug was taken by a concurrent write")
-    return post
+        try:
+            _commit(session, "The post conflicts with a concurrent change")
+        except SocialError:
+            if explicit:
+                errors = _slug_taken(session, explicit)
+                if errors:
+                    raise SocialError(409, "The slug is already in use.", errors) from None
+                raise
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            continue
+        return post
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def update_post(session: Session, post: Post, data: dict[str, Any]) -> Post:
@@ -211,7 +229,7 @@ def update_post(session: Session, post: Post, data: dict[str, Any]) -> Post:
     for field in ("slug", "caption", "image_url", "image_alt", "campaign"):
         if field in data:
             setattr(post, field, data[field])
-    _commit(session, "The slug was taken by a concurrent write")
+    _commit(session, "The post conflicts with a concurrent change")
     return post
 
 
