@@ -34,6 +34,8 @@ PUBLIC: dict[str, str] = {
     "/shop/s/<code>": "tracked link",
     "/shop/p/<slug>": "post page",
     "/shop/embed/<slug>": "embeddable card",
+    "/shop/embed.js": "the script that embeds cards on other sites",
+    "/shop/assets/<name>": "the storefront's own scripts and styles",
     "/shop/oembed": "oEmbed",
     "/shop/checkout": "checkout",
     "/shop/checkout/success": "checkout",

@@ -279,7 +279,10 @@ def test_unknown_and_read_only_fields_are_422(
         ({"title": "   "}, ("title",)),
         ({"title": "x" * 256}, ("title",)),
         ({"title": None}, ("title",)),
+        ({"title": "nul\u0000"}, ("title",)),  # PostgreSQL cannot store NUL in text
         ({"description": ["a"]}, ("description",)),
+        ({"description": "a\u0000"}, ("description",)),
+        ({"images": [{"url": "https://x.example/a\u0000.png"}]}, ("images", "0", "url")),
         ({"vendor": 3}, ("vendor",)),
         ({"tags": "a,b"}, ("tags",)),
         ({"tags": [1]}, ("tags", "0")),
@@ -554,6 +557,8 @@ def test_list_filters(api: ApiClient) -> None:
     assert _titles(api.get("/products?q=_")) == []  # not a LIKE wildcard
     assert _titles(api.get("/products?q=mug&active=true")) == ["Blue Mug"]
     assert api.get("/products?active=maybe").status_code == 422
+    assert api.get("/products?q=%00").status_code == 422
+    assert api.get("/products?sku=%00").status_code == 422
 
 
 def test_search_finds_non_ascii_tags(api: ApiClient) -> None:

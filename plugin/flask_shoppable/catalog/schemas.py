@@ -55,16 +55,32 @@ class QueryBoolean(fields.Boolean):
         super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
 
 
-class StrippedString(fields.String):
+class Text(fields.String):
+    """A string without NUL characters, which PostgreSQL cannot store in text."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        text = str(super()._deserialize(value, attr, data, **kwargs))
+        _no_nul(text)
+        return text
+
+
+def _no_nul(text: str) -> None:
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+class StrippedString(Text):
     """A string with surrounding whitespace removed, so ``" "`` counts as empty."""
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> str:
-        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
-class Currency(fields.String):
+class Currency(Text):
     """An ISO 4217 code, upper-cased; an unknown code is refused naming the field."""
 
     def _deserialize(
@@ -146,9 +162,9 @@ class ImageSchema(WholeSchema):
         required=True,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=2048),
+        validate=[validate.Length(max=2048), _no_nul],
     )
-    alt = fields.String(load_default="", validate=validate.Length(max=512))
+    alt = Text(load_default="", validate=validate.Length(max=512))
 
 
 class VariantSchema(Schema):
@@ -166,7 +182,7 @@ class VariantSchema(Schema):
         metadata={"description": "Unique across the shop when given; null for none."},
     )
     options = OptionValues(
-        keys=fields.String(),
+        keys=Text(),
         values=StrippedString(validate=[validate.Length(max=TEXT_MAX), _not_blank]),
         metadata={
             "description": "A value for each of the product's option names, "
@@ -222,7 +238,7 @@ class ProductBaseSchema(Schema):
         unknown = RAISE
 
     id = fields.Integer(dump_only=True)
-    handle = fields.String(
+    handle = Text(
         validate=[
             validate.Length(min=1, max=HANDLE_MAX),
             validate.Regexp(
@@ -233,7 +249,7 @@ class ProductBaseSchema(Schema):
         metadata={"description": "URL name; made from the title when left out."},
     )
     title = StrippedString(required=True, validate=[validate.Length(max=TEXT_MAX), _not_blank])
-    description = fields.String(validate=validate.Length(max=100_000))
+    description = Text(validate=validate.Length(max=100_000))
     vendor = StrippedString(validate=validate.Length(max=TEXT_MAX))
     product_type = StrippedString(validate=validate.Length(max=TEXT_MAX))
     tags = fields.List(
@@ -267,11 +283,38 @@ class ProductSchema(ProductBaseSchema):
         metadata={"description": "At least one; exactly one when the product has no options."},
     )
 
-    @validates_schema
-    def _variants_match_options(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors = check_variants(data.get("options", []), data.get("variants", []))
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _variants_match_options(
+        self, data: dict[str, Any], original_data: Any, **kwargs: Any
+    ) -> None:
+        # Runs even when some fields failed, so that one pass reports every problem (the
+        # importer lists every bad row at once); variants that did not load whole are
+        # left out of the comparisons, their own errors already say what is wrong.
+        raw = original_data.get("variants") if isinstance(original_data, Mapping) else None
+        variants = data.get("variants")
+        if not isinstance(raw, list) or not isinstance(variants, list):
+            return
+        if len(raw) != len(variants):
+            return
+        given_names = original_data.get("options")
+        if given_names is not None and len(data.get("options", [])) != len(given_names):
+            return  # bad option names: nothing to compare the values with
+        whole = [_loaded_whole(v, r) for v, r in zip(variants, raw, strict=True)]
+        errors = check_variants(data.get("options", []), variants, whole)
         if errors:
             raise ValidationError({"variants": errors})
+
+
+def _loaded_whole(loaded: Any, raw: Any) -> bool:
+    """Whether a variant loaded without field errors (marshmallow drops failed fields)."""
+    if not isinstance(raw, Mapping) or not isinstance(loaded, Mapping):
+        return False
+    if any(key not in loaded for key in raw):
+        return False
+    if "price" in raw and not isinstance(loaded["price"], Money):
+        return False
+    options = raw.get("options")
+    return not isinstance(options, Mapping) or len(loaded["options"]) == len(options)
 
 
 class ProductUpdateSchema(ProductBaseSchema):
@@ -300,11 +343,14 @@ def option_errors(names: list[str], values: dict[str, str] | None) -> list[str]:
     return problems
 
 
-def check_variants(names: list[str], variants: list[dict[str, Any]]) -> dict[int, Any]:
+def check_variants(
+    names: list[str], variants: list[dict[str, Any]], whole: list[bool] | None = None
+) -> dict[int, Any]:
     """Cross-variant rules of one product, as marshmallow-style errors keyed by index.
 
     Option values fit the option names; no two variants share option values or a SKU;
-    a product without options has exactly one variant.
+    a product without options has exactly one variant. Variants whose ``whole`` is
+    False (they failed field validation) are not compared.
     """
     errors: dict[int, dict[str, list[str]]] = {}
 
@@ -316,6 +362,8 @@ def check_variants(names: list[str], variants: list[dict[str, Any]]) -> dict[int
     seen_values: dict[tuple[str, ...], int] = {}
     seen_skus: dict[str, int] = {}
     for index, variant in enumerate(variants):
+        if whole is not None and not whole[index]:
+            continue
         problems = option_errors(names, variant.get("options"))
         for problem in problems:
             add(index, "options", problem)
@@ -336,8 +384,8 @@ class ProductQuerySchema(Schema):
     """Filters of ``GET /products``."""
 
     active = QueryBoolean(metadata={"description": "true or false."})
-    sku = fields.String(metadata={"description": "Products with a variant of exactly this SKU."})
-    q = fields.String(
+    sku = Text(metadata={"description": "Products with a variant of exactly this SKU."})
+    q = Text(
         validate=validate.Length(min=1, max=TEXT_MAX),
         metadata={
             "description": "Text found (case-insensitive) in the title, handle, vendor, tags "
@@ -349,6 +397,6 @@ class ProductQuerySchema(Schema):
 class VariantQuerySchema(Schema):
     """Filters of ``GET /variants``."""
 
-    sku = fields.String(metadata={"description": "Exact SKU."})
+    sku = Text(metadata={"description": "Exact SKU."})
     active = QueryBoolean(metadata={"description": "true or false."})
     product_id = fields.Integer(validate=validate.Range(min=1))
