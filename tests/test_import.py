@@ -352,3 +352,10 @@ def test_a_long_file_with_one_bad_row_writes_nothing(app: Flask, tmp_path: Path)
     assert result.exit_code == 1
     assert list(problem_lines(result)) == [998 * 4 + 3]  # header + 4 rows per product
     assert counts(app) == (0, 0)
+
+
+def test_the_storefront_example_file_imports(app: Flask) -> None:
+    example = Path(__file__).parent.parent / "examples" / "storefront" / "products.csv"
+    result = run_import(app, str(example))
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 products with 6 variants" in result.stdout
