@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from flask_shoppable import Shoppable, db, schema
 from flask_shoppable.api import keys
 from flask_shoppable.models import Base
+from flask_shoppable.testing import StripeEmulator
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SHOPPABLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -144,10 +145,49 @@ def _empty_tables(engine: sa.Engine) -> None:
                 conn.execute(sa.text("DELETE FROM sqlite_sequence"))
 
 
+#: Webhook retries in tests: fast, and given up within a second.
+EMULATOR_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4)
+_emulator: StripeEmulator | None = None
+
+
+def session_emulator() -> StripeEmulator:
+    """The run's one local Stripe emulator (started on first use, stopped at the end)."""
+    global _emulator
+    if _emulator is None:
+        _emulator = StripeEmulator(
+            allow=True, retry_delays=EMULATOR_RETRY_DELAYS, delivery_timeout=5
+        ).start()
+    return _emulator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_emulator() -> Iterator[StripeEmulator]:
+    """The session-wide emulator every test app talks to (its keys and base address)."""
+    yield session_emulator()
+    if _emulator is not None:
+        _emulator.stop()
+
+
+@pytest.fixture
+def emulator(stripe_emulator: StripeEmulator) -> Iterator[StripeEmulator]:
+    """The emulator, emptied for this test (no sessions, events, webhooks or deliveries)."""
+    stripe_emulator.reset()
+    yield stripe_emulator
+    stripe_emulator.reset()
+
+
 def make_app(database_url: str, instance_path: Path, **config: Any) -> Flask:
-    """A bare host app with the plugin, the way a user would write one."""
+    """A bare host app with the plugin, the way a user would write one.
+
+    Its Stripe settings point at the session's emulator (a test may override them).
+    """
     app = Flask("host", instance_path=str(instance_path))
-    app.config.update(TESTING=True, SECRET_KEY="test-secret-key-for-the-suite", SHOPPABLE_DATABASE_URL=database_url)
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="test-secret-key-for-the-suite",
+        SHOPPABLE_DATABASE_URL=database_url,
+    )
+    app.config.update(session_emulator().app_config())
     app.config.update(config)
     Shoppable(app)
     return app
@@ -160,12 +200,29 @@ def app_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(
+    database_url: str, tmp_path: Path, app_config: dict[str, Any], emulator: StripeEmulator
+) -> Iterator[Flask]:
     app = make_app(database_url, tmp_path / "instance", **app_config)
     engine = app.extensions["shoppable"].engine
     _empty_tables(engine)
     yield app
     engine.dispose()
+
+
+@pytest.fixture
+def webhooks_to_app(app: Flask, emulator: StripeEmulator) -> Any:
+    """Have the emulator deliver its webhooks to the app, through the Flask test client.
+
+    Deliveries run on the emulator's thread, signed and retried as Stripe's are; wait for
+    them with ``emulator.wait_for_deliveries()``. Returns the emulator's endpoint.
+    """
+    path = f"{app.extensions['shoppable'].url_prefix}/webhooks/stripe"
+
+    def deliver(payload: bytes, headers: dict[str, str]) -> int:
+        return app.test_client().post(path, data=payload, headers=headers).status_code
+
+    return emulator.add_webhook(deliver)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from flask_shoppable.config import DEFAULTS, ConfigError
 def _app(tmp_path: Path, **config: Any) -> Flask:
     app = Flask("host", instance_path=str(tmp_path / "instance"))
     app.config["SECRET_KEY"] = "a-host-secret-key-of-some-length"
+    app.config["SHOPPABLE_STRIPE_SECRET_KEY"] = "sk_test_config_tests"
+    app.config["SHOPPABLE_STRIPE_WEBHOOK_SECRET"] = "whsec_config_tests"
     app.config.update(config)
     return app
 

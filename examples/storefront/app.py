@@ -23,10 +23,13 @@ from flask import Flask, current_app, render_template, request
 from flask_shoppable import Shoppable, db
 from flask_shoppable.catalog import Product
 from flask_shoppable.money import to_decimal_string
+from flask_shoppable.testing import EMULATOR_SECRET_KEY, EMULATOR_WEBHOOK_SECRET
 
 #: Only for running the demo on your own machine: set FLASK_SECRET_KEY anywhere else.
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-deploy"  # noqa: S105 (a dev default)
 LOW_STOCK = 3
+#: Where the demo's Stripe emulator listens (see the Makefile's demo target).
+DEMO_STRIPE_API_BASE = "http://127.0.0.1:12111"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the storefront app; ``test_config`` overrides every other setting."""
     app = Flask(__name__)
     app.config.from_mapping(SECRET_KEY=DEV_SECRET_KEY, SHOPPABLE_SHOP_NAME="Harbour & Pine")
+    # Payments go to the local Stripe emulator (python -m flask_shoppable.testing) unless
+    # FLASK_SHOPPABLE_STRIPE_* say otherwise: the demo needs no account and no network.
+    app.config.from_mapping(
+        SHOPPABLE_STRIPE_SECRET_KEY=EMULATOR_SECRET_KEY,
+        SHOPPABLE_STRIPE_WEBHOOK_SECRET=EMULATOR_WEBHOOK_SECRET,
+        SHOPPABLE_STRIPE_API_BASE=DEMO_STRIPE_API_BASE,
+    )
     if test_config is None:
         app.config.from_prefixed_env()
     else:

@@ -97,6 +97,34 @@ DEFAULTS: dict[str, Setting] = {
     "SHOPPABLE_TOKEN_MAX_AGE_DAYS": Setting(
         7, "How long the signed attribution token in a redirect URL stays valid."
     ),
+    "SHOPPABLE_STRIPE_SECRET_KEY": Setting(
+        None,
+        "Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...). Required. "
+        "Tests and the demo use the local emulator's (flask_shoppable.testing).",
+    ),
+    "SHOPPABLE_STRIPE_WEBHOOK_SECRET": Setting(
+        None,
+        "Signing secret (whsec_...) of the Stripe webhook endpoint that points at "
+        "<prefix>/webhooks/stripe. Required.",
+    ),
+    "SHOPPABLE_STRIPE_API_BASE": Setting(
+        "https://api.stripe.com",
+        "Base address of the Stripe API. Point it at the local emulator "
+        "(http://127.0.0.1:<port>) for tests and the demo.",
+    ),
+    "SHOPPABLE_STRIPE_API_VERSION": Setting(
+        None,
+        "Pin the Stripe API version (e.g. 2025-03-31.basil). Unset: the version of the "
+        "installed stripe-python. Webhook endpoints have their own version: keep them equal.",
+    ),
+    "SHOPPABLE_STRIPE_TIMEOUT": Setting(
+        20, "Seconds before a call to Stripe is abandoned (then retried, see next)."
+    ),
+    "SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES": Setting(
+        2,
+        "Retries of a failed call to Stripe (connection errors, 409, 5xx), with the same "
+        "idempotency key, so a retry never charges or refunds twice.",
+    ),
     "SHOPPABLE_API_TITLE": Setting("Flask-Shoppable", "Title of the OpenAPI document."),
     "SHOPPABLE_API_DOCS": Setting(
         True, "Serve the interactive API docs page (Swagger UI, served locally) at /api/docs."
@@ -194,6 +222,8 @@ def load(app: Flask) -> None:
         if not isinstance(config[key], str) or not config[key].strip():
             raise ConfigError(key, "must be a non-empty string")
 
+    _check_stripe(config)
+
     for key in (
         "SHOPPABLE_POSTS_PER_PAGE",
         "SHOPPABLE_CLICK_BUFFER_SIZE",
@@ -210,3 +240,60 @@ def load(app: Flask) -> None:
         raise ConfigError(
             "SHOPPABLE_API_PAGE_SIZE", "must not be larger than SHOPPABLE_API_MAX_PAGE_SIZE"
         )
+
+
+_STRIPE_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
+_WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9_+/=-]+$")
+_API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+_API_BASE_RE = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
+
+
+def _check_stripe(config: Any) -> None:
+    """The Stripe keys are required and well-formed; a live key only goes over https."""
+    key = config["SHOPPABLE_STRIPE_SECRET_KEY"]
+    if not key:
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_SECRET_KEY",
+            "is required (sk_test_... from the Stripe dashboard, or the local emulator's "
+            "key from flask_shoppable.testing for tests and the demo)",
+        )
+    if not isinstance(key, str) or not _STRIPE_KEY_RE.match(key):
+        shown = key[:8] + "..." if isinstance(key, str) else type(key).__name__
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_SECRET_KEY",
+            f"must look like sk_test_..., sk_live_... or rk_..., got {shown!r}",
+        )
+    secret = config["SHOPPABLE_STRIPE_WEBHOOK_SECRET"]
+    if not secret:
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_WEBHOOK_SECRET",
+            "is required (whsec_..., the signing secret of the webhook endpoint)",
+        )
+    if not isinstance(secret, str) or not _WEBHOOK_SECRET_RE.match(secret):
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_WEBHOOK_SECRET", "must look like whsec_... (the endpoint's secret)"
+        )
+    base = config["SHOPPABLE_STRIPE_API_BASE"]
+    if not isinstance(base, str) or not _API_BASE_RE.match(base):
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_API_BASE", f"must be an absolute http(s) URL, got {base!r}"
+        )
+    base = base.rstrip("/")
+    if "_live_" in key and not base.startswith("https://"):
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_API_BASE",
+            "a live key is only sent over https (this base is plain http)",
+        )
+    config["SHOPPABLE_STRIPE_API_BASE"] = base
+    version = config["SHOPPABLE_STRIPE_API_VERSION"]
+    if version is not None and (not isinstance(version, str) or not _API_VERSION_RE.match(version)):
+        raise ConfigError(
+            "SHOPPABLE_STRIPE_API_VERSION",
+            f"must be a Stripe API version such as 2025-03-31.basil, got {version!r}",
+        )
+    timeout = config["SHOPPABLE_STRIPE_TIMEOUT"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
+        raise ConfigError("SHOPPABLE_STRIPE_TIMEOUT", "must be a number of seconds in (0, 120]")
+    retries = config["SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES"]
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
+        raise ConfigError("SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES", "must be an integer from 0 to 5")

@@ -14,6 +14,7 @@ from ._resources import templates_folder
 
 if TYPE_CHECKING:
     from .api.base import ShoppableApi
+    from .payments.base import PaymentProvider
     from .tracking.recorder import Recorder
 
 
@@ -27,6 +28,7 @@ class ShoppableState:
     url_prefix: str
     api: ShoppableApi
     recorder: Recorder
+    payments: PaymentProvider
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -43,7 +45,10 @@ class Shoppable:
     ``SHOPPABLE_CLICK_BUFFER_SIZE``, ``SHOPPABLE_CLICK_FLUSH_SECONDS``,
     ``SHOPPABLE_LINK_CACHE_SECONDS``, ``SHOPPABLE_VISITOR_COOKIE``,
     ``SHOPPABLE_VISITOR_COOKIE_DAYS``, ``SHOPPABLE_HONOR_DNT``, ``SHOPPABLE_REQUIRE_CONSENT``,
-    ``SHOPPABLE_CONSENT_COOKIE``, ``SHOPPABLE_TOKEN_MAX_AGE_DAYS``.
+    ``SHOPPABLE_CONSENT_COOKIE``, ``SHOPPABLE_TOKEN_MAX_AGE_DAYS``,
+    ``SHOPPABLE_STRIPE_SECRET_KEY``, ``SHOPPABLE_STRIPE_WEBHOOK_SECRET``,
+    ``SHOPPABLE_STRIPE_API_BASE``, ``SHOPPABLE_STRIPE_API_VERSION``,
+    ``SHOPPABLE_STRIPE_TIMEOUT``, ``SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES``.
     A missing or inconsistent one raises :class:`~flask_shoppable.config.ConfigError`
     naming it.
     """
@@ -64,6 +69,7 @@ class Shoppable:
         from . import cli, web
         from .api import base as api_base
         from .catalog.api import blp as catalog_blp
+        from .payments.stripe import StripeProvider
         from .social.api import blp as social_blp
         from .social.pages import bp as pages_bp
         from .tracking.recorder import Recorder
@@ -86,6 +92,7 @@ class Shoppable:
             url_prefix=prefix,
             api=api,
             recorder=Recorder(app.config, session_factory),
+            payments=StripeProvider.from_config(app.config),
         )
         app.teardown_appcontext(db.remove_session)
         app.cli.add_command(cli.group)

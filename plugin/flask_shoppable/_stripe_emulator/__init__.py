@@ -1,0 +1,1 @@
+"""The local Stripe emulator's insides; the public face is :mod:`flask_shoppable.testing`."""
