@@ -41,7 +41,7 @@ class ConfiguredPaginationBlueprint(Blueprint):  # type: ignore[misc]
     }
 
 
-def page_of(session: Session, stmt: Select[tuple[T]], params: PaginationParameters) -> list[T]:
+def page_of(session: Session, stmt: Select[T], params: PaginationParameters) -> list[T]:
     """Run ``stmt`` for the requested page and record the total for the X-Pagination header."""
     largest = current_app.config["SHOPPABLE_API_MAX_PAGE_SIZE"]
     if params.page_size > largest:

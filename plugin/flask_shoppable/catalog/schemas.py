@@ -21,12 +21,12 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    missing,
     post_load,
     pre_dump,
     validate,
     validates_schema,
 )
-from marshmallow.utils import missing
 
 from ..money import MAX_AMOUNT, Money, MoneyError, normalize_currency, to_decimal_string
 from .models import MAX_OPTIONS, Variant

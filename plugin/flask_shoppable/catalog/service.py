@@ -68,7 +68,7 @@ def _like_escape(text: str) -> str:
 
 def select_products(
     *, active: bool | None = None, sku: str | None = None, q: str | None = None
-) -> Select[tuple[Product]]:
+) -> Select[Product]:
     """Products matching the filters, oldest first.
 
     ``q`` is matched case-insensitively in title, handle, vendor, description and tags.
@@ -97,7 +97,7 @@ def select_products(
 
 def select_variants(
     *, sku: str | None = None, active: bool | None = None, product_id: int | None = None
-) -> Select[tuple[Variant]]:
+) -> Select[Variant]:
     """Variants matching the filters, by product then position."""
     stmt = select(Variant).order_by(Variant.product_id, Variant.position, Variant.id)
     if sku is not None:
@@ -140,7 +140,8 @@ def taken_skus(session: Session, skus: Iterable[str]) -> dict[str, tuple[int, st
             .where(Variant.sku.in_(chunk))
         )
         for sku, variant_id, handle in rows:
-            found[sku] = (variant_id, handle)
+            if sku is not None:  # always, by the WHERE; says so to the type checker
+                found[sku] = (variant_id, handle)
     return found
 
 
@@ -216,7 +217,7 @@ def _create_conflicts(session: Session, data: dict[str, Any], handle: str) -> Er
     taken = taken_skus(session, [v["sku"] for v in variants if v.get("sku")])
     for index, variant in enumerate(variants):
         sku = variant.get("sku")
-        if sku in taken:
+        if sku is not None and sku in taken:
             errors.setdefault("variants", {})[index] = {
                 "sku": [sku_taken_message(sku, *taken[sku])]
             }
