@@ -207,6 +207,8 @@ def app(
     engine = app.extensions["shoppable"].engine
     _empty_tables(engine)
     yield app
+    # Write what the click recorder buffers and stop its thread before the engine goes.
+    app.extensions["shoppable"].recorder.close()
     engine.dispose()
 
 

@@ -1,27 +1,392 @@
-"""Writes interactions: buffered in the process (default) or committed before the redirect."""
+"""Writes interactions: buffered in the process (default) or committed before the redirect.
+
+``app.extensions["shoppable"].recorder.record(row)`` takes a dict of
+:class:`~flask_shoppable.tracking.models.Interaction` column values. The caller makes the
+id (``models.new_id()``) so it can sign it into the redirect before the row exists;
+checkouts and orders refer to a click by that id, with no foreign key, so a click still
+in the buffer is no obstacle to them.
+
+``SHOPPABLE_CLICK_WRITE_MODE``:
+
+* ``"durable"``: :meth:`Recorder.record` commits the row before it returns, and raises
+  if it cannot (the redirect view logs that and redirects all the same).
+* ``"buffered"`` (default): the row joins an in-process queue that a background thread
+  writes with one multi-row INSERT (Core ``insert`` with executemany) every
+  ``SHOPPABLE_CLICK_FLUSH_SECONDS`` or as soon as ``SHOPPABLE_CLICK_BUFFER_SIZE`` rows
+  wait. A round trip and a commit per batch instead of per click is what keeps the
+  redirect within reach of a bare one.
+
+What a buffered process can lose:
+
+* Graceful stop: nothing. :meth:`Recorder.close` writes what waits and joins the
+  thread; it runs at interpreter exit (``atexit``) and from gunicorn's ``worker_exit``
+  hook (put ``worker_exit = "flask_shoppable.tracking.recorder.gunicorn_worker_exit"``
+  in the gunicorn config file), which covers SIGTERM, SIGINT, SIGQUIT and max-requests
+  restarts.
+* Crash (SIGKILL, OOM, a worker killed at gunicorn's ``timeout``, power loss): the rows
+  not yet written, normally at most the last ``SHOPPABLE_CLICK_FLUSH_SECONDS`` (0.2 s)
+  of clicks of that process, never more than ``SHOPPABLE_CLICK_BUFFER_SIZE`` rows plus
+  those arriving during one write. While the database is unreachable the rows are kept
+  and retried (with a backoff up to 30 s), up to :data:`MAX_PENDING_ROWS`; beyond that
+  the oldest are dropped and counted in the log, so a long outage costs clicks, never
+  the process's memory. A crash during an outage loses what was kept.
+
+A batch the database refuses because of one bad row (a data or integrity error, say a
+link deleted since the click) is written row by row; a row refused for a foreign key is
+written again without its link/post/product ids, and a row refused for anything else is
+dropped and logged, so one bad row never blocks the others.
+
+Fork safety: gunicorn ``--preload`` imports the app, then forks; a thread started in the
+parent does not exist in the child, and pooled connections must not be shared. The
+recorder notes its process id: in a new process (checked on every call and in an
+``os.register_at_fork`` hook) it drops the parent's queue (the parent writes its own),
+makes new locks, resets the engine's pool and starts its thread lazily on first use.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
+
+from .models import INTERACTION_KINDS, Interaction
+
+log = logging.getLogger("flask_shoppable.tracking")
+
+#: Rows kept while the database cannot be written; the oldest go beyond this.
+MAX_PENDING_ROWS = 100_000
+#: Rows per INSERT statement and transaction when a backlog is written.
+CHUNK_ROWS = 1_000
+#: Longest wait between two attempts to write while the database fails (seconds).
+MAX_BACKOFF = 30.0
+#: How long :meth:`Recorder.close` keeps trying to write before giving up (seconds).
+CLOSE_TIMEOUT = 10.0
+
+_TABLE = Interaction.__table__
+_COLUMNS = frozenset(c.name for c in _TABLE.columns)
+_FK_COLUMNS = ("link_id", "post_id", "product_id")
+_INSERT = insert(_TABLE)
+
+
+def _column_defaults() -> dict[str, Callable[[], Any]]:
+    """A zero-argument maker of each column's Python-side default (None if it has none)."""
+    makers: dict[str, Callable[[], Any]] = {}
+    for column in _TABLE.columns:
+        default = column.default
+        if default is None:
+            makers[column.name] = lambda: None
+        elif default.is_callable:
+            # SQLAlchemy wraps zero-argument callables so that they take a context.
+            makers[column.name] = lambda fn=default.arg: fn(None)  # type: ignore[attr-defined]
+        else:
+            makers[column.name] = lambda value=default.arg: value  # type: ignore[attr-defined]
+    return makers
+
+
+_DEFAULTS = _column_defaults()
+
+
+def normalize(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every column present (executemany needs uniform rows).
+
+    Raises ValueError for an unknown column or kind: a programming error, reported to
+    the caller at once rather than by a background thread later.
+    """
+    unknown = row.keys() - _COLUMNS
+    if unknown:
+        raise ValueError(f"not Interaction columns: {sorted(unknown)}")
+    if row.get("kind") not in INTERACTION_KINDS:
+        raise ValueError(f"kind must be one of {INTERACTION_KINDS}, got {row.get('kind')!r}")
+    full = {name: row[name] if name in row else make() for name, make in _DEFAULTS.items()}
+    if full["id"] is None:
+        full["id"] = _DEFAULTS["id"]()
+    for name, value in full.items():
+        # PostgreSQL refuses NUL in text; one such value would refuse its whole batch.
+        if isinstance(value, str) and "\x00" in value:
+            full[name] = value.replace("\x00", "")
+    return full
 
 
 class Recorder:
-    """Records interaction rows (dicts of Interaction columns). Placeholder: durable only."""
+    """Records interaction rows, buffered or durable per ``SHOPPABLE_CLICK_WRITE_MODE``."""
 
     def __init__(self, config: Any, session_factory: sessionmaker[Session]) -> None:
-        self._session_factory = session_factory
+        self.mode: str = config["SHOPPABLE_CLICK_WRITE_MODE"]
+        self.buffer_size: int = config["SHOPPABLE_CLICK_BUFFER_SIZE"]
+        self.flush_seconds: float = float(config["SHOPPABLE_CLICK_FLUSH_SECONDS"])
+        self.max_pending = max(MAX_PENDING_ROWS, self.buffer_size)
+        engine = session_factory.kw["bind"]
+        if not isinstance(engine, Engine):
+            raise TypeError("the session factory must be bound to an Engine")
+        self.engine: Engine = engine
+        self.dropped = 0
+        self._reset_process_state()
+        _recorders.add(self)
+
+    def _reset_process_state(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        #: Held by whoever is writing, so that flush() returns only once all is written.
+        self._write_lock = threading.Lock()
+        self._pending: deque[dict[str, Any]] = deque()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._closed = False
+        self._close_deadline = 0.0
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's queue, locks, thread and connections."""
+        self._reset_process_state()
+        self.engine.dispose(close=False)
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():
+            self._after_fork()
+
+    # -- the public interface --------------------------------------------------------
+
+    @property
+    def buffered(self) -> bool:
+        return self.mode == "buffered"
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting to be written (always 0 in durable mode)."""
+        self._check_process()
+        return len(self._pending)
 
     def record(self, row: dict[str, Any]) -> None:
-        from .models import Interaction
+        """Write ``row`` (durable) or queue it (buffered). See the module's docstring."""
+        full = normalize(row)
+        self._check_process()
+        if not self.buffered or self._closed:
+            # After close() (interpreter exit) there is no thread left: write directly.
+            self._insert(self.engine, [full])
+            return
+        with self._wake:
+            self._pending.append(full)
+            overflow = len(self._pending) - self.max_pending
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._pending.popleft()
+                self.dropped += overflow
+            if self._thread is None:
+                self._start_thread()
+            elif len(self._pending) == 1 or len(self._pending) >= self.buffer_size:
+                self._wake.notify()
+        before = self.dropped - overflow
+        if overflow > 0 and (before == 0 or before // 1000 != self.dropped // 1000):
+            log.error(
+                "click buffer full (%d rows waiting for the database): %d rows dropped so far",
+                self.max_pending,
+                self.dropped,
+            )
 
-        with self._session_factory() as session:
-            session.add(Interaction(**row))
-            session.commit()
+    def flush(self) -> bool:
+        """Write everything waiting, now, in this thread. True when nothing is left."""
+        self._check_process()
+        if not self.buffered:
+            return True
+        return self._write_pending()
 
-    def flush(self) -> None:
-        """Write everything waiting (no-op in durable mode)."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Write what waits and stop the thread (trying for up to ``timeout`` seconds).
 
-    def close(self) -> None:
-        """Flush and stop the background writer."""
+        Later records are written directly, one by one, as in durable mode.
+        """
+        self._check_process()
+        if self._closed:
+            return
+        with self._wake:
+            self._closed = True
+            self._stopping = True
+            self._close_deadline = time.monotonic() + timeout
+            thread = self._thread
+            self._wake.notify_all()
+        if thread is not None:
+            thread.join(timeout + 1.0)
+        else:
+            self._write_pending()
+        while self._pending and time.monotonic() < self._close_deadline:
+            time.sleep(0.2)
+            self._write_pending()
+        if self._pending:
+            log.error("%d clicks could not be written before shutdown", len(self._pending))
+
+    # -- the background writer -------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        """Start the writer (called with the lock held, on the first row of a process)."""
+        thread = threading.Thread(
+            target=_run_writer,
+            args=(weakref.ref(self),),
+            name=f"shoppable-recorder-{self._pid}",
+            daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+
+    def _wait_for_work(self, backoff: float) -> bool:
+        """Block until a batch is due; False when the writer should stop."""
+        with self._wake:
+            if backoff:
+                self._wake.wait_for(lambda: self._stopping, timeout=backoff)
+            else:
+                # Bounded, so that the thread lets go of a recorder nobody uses any more.
+                self._wake.wait_for(lambda: bool(self._pending) or self._stopping, timeout=5.0)
+                if self._pending and not self._stopping and len(self._pending) < self.buffer_size:
+                    self._wake.wait_for(
+                        lambda: len(self._pending) >= self.buffer_size or self._stopping,
+                        timeout=self.flush_seconds,
+                    )
+            return not self._stopping
+
+    def _write_pending(self) -> bool:
+        """Write the queue in chunks; on failure keep the rest queued. True if all written."""
+        with self._write_lock:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return True
+                    count = min(len(self._pending), CHUNK_ROWS)
+                    chunk = [self._pending.popleft() for _ in range(count)]
+                unwritten = self._write_chunk(chunk)
+                if unwritten:
+                    with self._wake:
+                        self._pending.extendleft(reversed(unwritten))
+                        # The writer may have gone idle while this thread held the rows.
+                        self._wake.notify()
+                    return False
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write ``chunk``; return the rows left unwritten by a failure not theirs."""
+        try:
+            self._insert(self.engine, chunk)
+            return []
+        except Exception as exc:
+            if not is_row_error(exc):
+                log.exception("writing %d clicks failed; keeping them to retry", len(chunk))
+                return chunk
+        # One bad row refuses the whole batch: find it, keep the others.
+        for index, row in enumerate(chunk):
+            try:
+                self._insert_row(row)
+            except Exception:
+                log.exception("writing clicks failed; keeping %d to retry", len(chunk) - index)
+                return chunk[index:]
+        return []
+
+    def _insert_row(self, row: dict[str, Any]) -> None:
+        try:
+            self._insert(self.engine, [row])
+        except Exception as exc:
+            if not is_row_error(exc):
+                raise
+            if not isinstance(exc, IntegrityError) or all(row[c] is None for c in _FK_COLUMNS):
+                self._drop(row, exc)
+                return
+            orphan = {**row, **dict.fromkeys(_FK_COLUMNS)}
+            try:
+                self._insert(self.engine, [orphan])
+            except Exception as again:
+                if not is_row_error(again):
+                    raise
+                self._drop(row, again)
+            else:
+                log.warning(
+                    "interaction %s written without link/post/product ids (deleted since)",
+                    row["id"],
+                )
+
+    def _drop(self, row: dict[str, Any], exc: Exception) -> None:
+        self.dropped += 1
+        log.error(
+            "interaction %s (%s) refused by the database and dropped: %s",
+            row["id"],
+            row["kind"],
+            type(exc).__name__,
+        )
+
+    @staticmethod
+    def _insert(engine: Engine, rows: list[dict[str, Any]]) -> None:
+        with engine.begin() as connection:
+            connection.execute(_INSERT, rows)
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """Whether the database refused the rows themselves (retrying them cannot help).
+
+    Integrity and data errors, and values the driver cannot send, are the rows' fault;
+    anything else (connection lost, server down, table missing) is kept and retried.
+    """
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    original = exc.orig if isinstance(exc, StatementError) else exc
+    if isinstance(original, IntegrityError | DataError):
+        return True
+    return isinstance(original, ValueError | TypeError | UnicodeError | OverflowError)
+
+
+def _run_writer(ref: weakref.ReferenceType[Recorder]) -> None:
+    """The writer thread's loop; holds the recorder weakly so an unused app can go."""
+    backoff = 0.0
+    while True:
+        recorder = ref()
+        if recorder is None:
+            return
+        if recorder._pid != os.getpid():
+            return  # a copy of this thread does not run in a child; nothing to do
+        keep_going = recorder._wait_for_work(backoff)
+        written = recorder._write_pending()
+        if not keep_going:
+            while not written and time.monotonic() < recorder._close_deadline:
+                time.sleep(min(0.5, max(0.0, recorder._close_deadline - time.monotonic())))
+                written = recorder._write_pending()
+            return
+        backoff = 0.0 if written else min(max(backoff * 2, 0.5), MAX_BACKOFF)
+        del recorder
+
+
+# -- every recorder of the process: exit and fork hooks -------------------------------
+
+_recorders: weakref.WeakSet[Recorder] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every recorder of this process (flushing what waits)."""
+    for recorder in list(_recorders):
+        try:
+            recorder.close()
+        except Exception:
+            log.exception("closing the click recorder failed")
+
+
+def gunicorn_worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn ``worker_exit`` hook: write every waiting click before the worker ends.
+
+    In the gunicorn config file::
+
+        worker_exit = "flask_shoppable.tracking.recorder.gunicorn_worker_exit"
+    """
+    close_all()
+
+
+def _after_fork_in_child() -> None:
+    for recorder in list(_recorders):
+        recorder._check_process()
+
+
+atexit.register(close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
