@@ -40,6 +40,7 @@ PUBLIC: dict[str, str] = {
     "/shop/checkout": "checkout",
     "/shop/checkout/success": "checkout",
     "/shop/checkout/cancel": "checkout",
+    "/shop/checkout/cart": "the cart permalink the social shops call",
     "/shop/webhooks/stripe": "signed by Stripe",
     "/shop/webhooks/meta": "signed by Meta",
     "/shop/feeds/<name>": "product feeds for the platforms",

@@ -28,15 +28,6 @@ from . import checkout_helpers as h
 MAX = 20
 
 
-@pytest.fixture
-def app_config() -> dict[str, Any]:
-    # No provider is called here; well-formed keys let the app start.
-    return {
-        "SHOPPABLE_STRIPE_SECRET_KEY": "sk_test_service",
-        "SHOPPABLE_STRIPE_WEBHOOK_SECRET": "whsec_service",
-    }
-
-
 def _open(session: Session, *lines: tuple[int, int], **details: Any) -> Checkout:
     cart = carts.price(session, [LineRequest(v, q) for v, q in lines], MAX)
     return service.open_checkout(

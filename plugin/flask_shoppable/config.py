@@ -125,6 +125,36 @@ DEFAULTS: dict[str, Setting] = {
         "Retries of a failed call to Stripe (connection errors, 409, 5xx), with the same "
         "idempotency key, so a retry never charges or refunds twice.",
     ),
+    "SHOPPABLE_MAX_LINE_QUANTITY": Setting(
+        20, "Most units of one variant a checkout takes (400 above it)."
+    ),
+    "SHOPPABLE_CHECKOUT_TTL_MINUTES": Setting(
+        30,
+        "How long a checkout session stays payable and its stock held (30 to 1440 minutes, "
+        "Stripe's bounds).",
+    ),
+    "SHOPPABLE_ATTRIBUTION_LOOKBACK_DAYS": Setting(
+        30,
+        "Interactions older than this do not count: a checkout without a signed token takes "
+        "the visitor's latest click or comment within it.",
+    ),
+    "SHOPPABLE_SHIPPING_COUNTRIES": Setting(
+        [],
+        "ISO 3166-1 alpha-2 codes the checkout collects a shipping address for, when a line "
+        "requires shipping (e.g. ['US', 'CA']). Empty: no address is collected.",
+    ),
+    "SHOPPABLE_SHIPPING_RATES": Setting(
+        {},
+        "Shipping rate per currency, offered when a line requires shipping: "
+        "{'USD': {'amount': 500, 'free_over': 5000, 'name': 'Standard'}} (minor units; free "
+        "when the subtotal reaches free_over; a list gives several options).",
+    ),
+    "SHOPPABLE_AUTOMATIC_TAX": Setting(
+        False, "Turn on the payment provider's automatic tax calculation (Stripe Tax)."
+    ),
+    "SHOPPABLE_ALLOW_PROMOTION_CODES": Setting(
+        True, "Let shoppers enter a promotion code on the payment page."
+    ),
     "SHOPPABLE_API_TITLE": Setting("Flask-Shoppable", "Title of the OpenAPI document."),
     "SHOPPABLE_API_DOCS": Setting(
         True, "Serve the interactive API docs page (Swagger UI, served locally) at /api/docs."
@@ -223,6 +253,7 @@ def load(app: Flask) -> None:
             raise ConfigError(key, "must be a non-empty string")
 
     _check_stripe(config)
+    _check_checkout(config)
 
     for key in (
         "SHOPPABLE_POSTS_PER_PAGE",
@@ -297,3 +328,77 @@ def _check_stripe(config: Any) -> None:
     retries = config["SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES"]
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
         raise ConfigError("SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES", "must be an integer from 0 to 5")
+
+
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_RATE_KEYS = {"amount", "name", "free_over"}
+
+
+def _check_checkout(config: Any) -> None:
+    """The checkout's settings: bounds, shipping countries and rates, switches."""
+    quantity = _positive_int("SHOPPABLE_MAX_LINE_QUANTITY", config["SHOPPABLE_MAX_LINE_QUANTITY"])
+    if quantity > 10_000:
+        raise ConfigError("SHOPPABLE_MAX_LINE_QUANTITY", "must be at most 10000")
+    ttl = config["SHOPPABLE_CHECKOUT_TTL_MINUTES"]
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 30 <= ttl <= 1440:
+        raise ConfigError(
+            "SHOPPABLE_CHECKOUT_TTL_MINUTES",
+            f"must be a whole number of minutes from 30 to 1440 (Stripe's bounds), got {ttl!r}",
+        )
+    _positive_int(
+        "SHOPPABLE_ATTRIBUTION_LOOKBACK_DAYS", config["SHOPPABLE_ATTRIBUTION_LOOKBACK_DAYS"]
+    )
+    for key in ("SHOPPABLE_AUTOMATIC_TAX", "SHOPPABLE_ALLOW_PROMOTION_CODES"):
+        if not isinstance(config[key], bool):
+            raise ConfigError(key, f"must be True or False, got {config[key]!r}")
+
+    countries = config["SHOPPABLE_SHIPPING_COUNTRIES"]
+    if isinstance(countries, str) or not isinstance(countries, list | tuple):
+        raise ConfigError(
+            "SHOPPABLE_SHIPPING_COUNTRIES", "must be a list of ISO 3166-1 alpha-2 codes"
+        )
+    normalized = []
+    for code in countries:
+        upper = code.strip().upper() if isinstance(code, str) else code
+        if not isinstance(upper, str) or not _COUNTRY_RE.match(upper):
+            raise ConfigError(
+                "SHOPPABLE_SHIPPING_COUNTRIES",
+                f"{code!r} is not an ISO 3166-1 alpha-2 country code such as 'US'",
+            )
+        if upper not in normalized:
+            normalized.append(upper)
+    config["SHOPPABLE_SHIPPING_COUNTRIES"] = normalized
+
+    rates = config["SHOPPABLE_SHIPPING_RATES"]
+    key = "SHOPPABLE_SHIPPING_RATES"
+    if not isinstance(rates, dict):
+        raise ConfigError(key, "must be a dict from currency to a rate (or a list of rates)")
+    checked: dict[str, list[dict[str, Any]]] = {}
+    for currency, value in rates.items():
+        if not isinstance(currency, str) or currency.upper() not in CURRENCY_EXPONENTS:
+            raise ConfigError(key, f"unknown ISO 4217 currency {currency!r}")
+        options = value if isinstance(value, list | tuple) else [value]
+        if not options:
+            raise ConfigError(key, f"{currency}: give at least one rate")
+        checked[currency.upper()] = []
+        for rate in options:
+            where = str(currency)
+            if not isinstance(rate, dict) or not {"amount", "name"} <= rate.keys():
+                raise ConfigError(key, f"{where}: a rate is a dict with 'amount' and 'name'")
+            unknown = sorted(rate.keys() - _RATE_KEYS)
+            if unknown:
+                raise ConfigError(key, f"{where}: unknown rate keys {unknown}")
+            amount, name = rate["amount"], rate["name"]
+            free_over = rate.get("free_over")
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+                raise ConfigError(key, f"{where}: amount must be whole minor units >= 0")
+            if not isinstance(name, str) or not name.strip() or len(name) > 100:
+                raise ConfigError(key, f"{where}: name must be a non-empty string of at most 100")
+            if free_over is not None and (
+                isinstance(free_over, bool) or not isinstance(free_over, int) or free_over < 0
+            ):
+                raise ConfigError(key, f"{where}: free_over must be whole minor units >= 0")
+            checked[currency.upper()].append(
+                {"amount": amount, "name": name.strip(), "free_over": free_over}
+            )
+    config["SHOPPABLE_SHIPPING_RATES"] = checked

@@ -74,7 +74,7 @@ def test_phone_journey_storefront_post_pick_and_buy(
     tiles.first.click()
     page.wait_for_url("**/shop/p/summer-look?st=tok-123")
     assert page.get_by_role("heading", name="Shop the look").is_visible()
-    screenshot(page, "post-phone")
+    screenshot(page, "post-phone", full_page=False)  # what the shopper sees first
 
     # The hotspots are buttons named after their product, reachable with the keyboard.
     hotspot = page.get_by_role("button", name="Linen Shirt, 49.00 USD")
@@ -106,7 +106,8 @@ def test_phone_journey_storefront_post_pick_and_buy(
     assert page.get_by_label("Buy Stone Mug").is_disabled()
     summary = page.locator("[data-summary]")
     assert summary.inner_text() == "3 items · 133.00 USD"
-    screenshot(page, "post-phone-picked")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    screenshot(page, "post-phone-picked", full_page=False)
 
     page.get_by_role("button", name="Buy 3 items").click()
     page.wait_for_url("**/shop/checkout")
@@ -124,8 +125,13 @@ def test_phone_journey_storefront_post_pick_and_buy(
 def test_desktop_post_and_product_pages(
     app: Flask, session: Session, live_url: str, new_page: Any
 ) -> None:
-    data = look(session)
+    data = _storefront_posts(session)
     page = new_page(DESKTOP)
+    page.goto(f"{live_url}/shop/")
+    screenshot(page, "storefront-desktop")
+    page.goto(f"{live_url}/shop/p/nope")
+    assert page.get_by_role("heading", name="This page isn\u2019t here").is_visible()
+    screenshot(page, "not-found-desktop")
     page.goto(f"{live_url}/shop/p/summer-look")
     page.get_by_role("button", name="Select all").click()
     assert page.locator("[data-summary]").inner_text() == "2 items · 74.00 USD"
