@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import extruct
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flask_shoppable.social.seo import json_ld
+from flask_shoppable.tracking import tokens
+from flask_shoppable.tracking.models import Interaction
+from tests.conftest import ApiClient
 from tests.pages_data import look, make_post, make_product
 
 BASE = "http://localhost"
@@ -488,3 +494,62 @@ def test_pages_are_small(client: FlaskClient, session: Session) -> None:
     look(session)
     for path in ("/shop/", "/shop/p/summer-look", "/shop/products/linen-shirt"):
         assert len(client.get(path).data) < 30_000, path
+
+
+# --- the newcomer's path -------------------------------------------------------------------
+
+
+def test_newcomer_path_api_to_link_to_post_page_with_the_token_in_the_form(
+    app: Flask, client: FlaskClient, api: ApiClient, session: Session
+) -> None:
+    """Product, post and link through the API; the link's click lands on the post page,
+    whose buy form carries the redirect's signed token; the click is in the database."""
+    product = api.post(
+        "/products",
+        json={
+            "title": "Linen Shirt",
+            "images": [{"url": "https://cdn.example.com/shirt.jpg", "alt": "A shirt"}],
+            "variants": [{"price": {"amount": 4900, "currency": "USD"}, "stock": 4}],
+        },
+    )
+    assert product.status_code == 201, product.get_data(as_text=True)
+    post = api.post(
+        "/posts",
+        json={
+            "slug": "newcomer",
+            "caption": "My first shoppable post",
+            "image_url": "https://cdn.example.com/look.jpg",
+            "campaign": "launch",
+            "tags": [{"product_id": product.json["id"], "x": 40, "y": 60}],
+        },
+    )
+    assert post.status_code == 201, post.get_data(as_text=True)
+    assert client.get("/shop/p/newcomer").status_code == 404  # still a draft
+    assert api.post(f"/posts/{post.json['id']}/publish").status_code == 200
+    link = api.post(
+        "/links",
+        json={"channel": "instagram", "target": "post", "post_id": post.json["id"],
+              "utm_campaign": "launch", "utm_content": "story-1"},
+    )  # fmt: skip
+    assert link.status_code == 201, link.get_data(as_text=True)
+    code = link.json["code"]
+
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148 Instagram 330"
+    redirect = client.get(f"/shop/s/{code}?fbclid=abc", headers={"User-Agent": iphone})
+    assert redirect.status_code == 302
+    location = urlsplit(redirect.headers["Location"])
+    assert location.path == "/shop/p/newcomer"
+    token = parse_qs(location.query)["st"][0]
+
+    landed, page = get_page(client, f"{location.path}?{location.query}")
+    assert landed.status_code == 200
+    assert page.find("input", name="st")[0]["value"] == token
+    assert page.find("input", name="product")[0]["value"] == str(product.json["id"])
+
+    app.extensions["shoppable"].recorder.flush()
+    (click,) = session.scalars(select(Interaction)).all()
+    assert (click.kind, click.channel, click.post_id) == ("click", "instagram", post.json["id"])
+    assert (click.utm_source, click.utm_medium) == ("instagram", "social")
+    assert (click.utm_campaign, click.utm_content) == ("launch", "story-1")
+    with app.app_context():
+        assert tokens.verify(token) == click.id
