@@ -54,16 +54,6 @@ def test_is_code(text: str, ok: bool) -> None:
 # --- with a database ----------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _stub_missing_endpoints(app: Flask) -> None:
-    """TEMPORARY until the pages and tracking blueprints have their routes."""
-    from .test_social_api import _STUBS
-
-    for endpoint, rule in _STUBS.items():
-        if endpoint not in app.view_functions:
-            app.add_url_rule(rule, endpoint, lambda **_: "")
-
-
 @pytest.fixture
 def objects(app: Flask, session: Session) -> tuple[Post, Product, Variant]:
     product = Product(

@@ -25,6 +25,7 @@ from flask_shoppable.db import utcnow
 from flask_shoppable.social.channels import CHANNELS
 from flask_shoppable.social.links import CODE_ALPHABET
 from flask_shoppable.social.models import Post, PostTag, TrackedLink
+from flask_shoppable.tracking.models import Interaction
 
 from .conftest import ApiClient
 
@@ -100,22 +101,6 @@ def create_link(api: ApiClient, **body: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.get_data(as_text=True)
     result: dict[str, Any] = response.json
     return result
-
-
-_STUBS = {
-    "shoppable_pages.post": "/shop/p/<slug>",
-    "shoppable_pages.product": "/shop/products/<handle>",
-    "shoppable_pages.storefront": "/shop/",
-    "shoppable_tracking.follow": "/shop/s/<code>",
-}
-
-
-@pytest.fixture(autouse=True)
-def _stub_missing_endpoints(app: Flask) -> None:
-    """TEMPORARY until the pages and tracking blueprints have their routes."""
-    for endpoint, rule in _STUBS.items():
-        if endpoint not in app.view_functions:
-            app.add_url_rule(rule, endpoint, lambda **_: "")
 
 
 @pytest.fixture
@@ -938,7 +923,26 @@ def test_a_read_key_reads_but_does_not_write(
     assert counts(app) == (0, 0, 0)
 
 
-def test_a_newcomer_creates_product_post_and_link_through_the_api(api: ApiClient) -> None:
+INSTAGRAM_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 Instagram 329.0.0.0.0 (iPhone15,2; iOS 17_4; en_US)"
+)
+
+
+def follow(client: FlaskClient, url: str) -> Any:
+    """A shopper's click on the tracked URL the API gave (a phone's in-app browser)."""
+    return client.get(urlsplit(url).path, headers={"User-Agent": INSTAGRAM_UA})
+
+
+def clicks(app: Flask) -> list[Interaction]:
+    app.extensions["shoppable"].recorder.flush()
+    with app.extensions["shoppable"].session_factory() as s:
+        return list(s.scalars(sa.select(Interaction).order_by(Interaction.occurred_at)))
+
+
+def test_a_newcomer_creates_product_post_and_link_then_a_click_lands_and_is_recorded(
+    app: Flask, client: FlaskClient, api: ApiClient
+) -> None:
     response = api.post(
         "/products",
         json={"title": "Linen Shirt", "variants": [{"price": {"amount": 4500, "currency": "USD"}}]},
@@ -953,9 +957,52 @@ def test_a_newcomer_creates_product_post_and_link_through_the_api(api: ApiClient
         tags=[{"product_id": product_id, "x": 50, "y": 50}],
     )
     assert api.post(f"/posts/{post['id']}/publish").json["status"] == "published"
-    link = create_link(api, channel="instagram", target="post", post_id=post["id"])
+    link = create_link(
+        api, channel="instagram", target="post", post_id=post["id"], utm_content="bio"
+    )
     assert link["utm_campaign"] == "summer"
-    assert link["url"].startswith("http://localhost/shop/s/")
+
+    redirect = follow(client, link["url"])
+    assert redirect.status_code == 302
+    location = urlsplit(redirect.headers["Location"])
+    assert location.path == "/shop/p/summer-look"
+    page = client.get(f"{location.path}?{location.query}", headers={"User-Agent": INSTAGRAM_UA})
+    assert page.status_code == 200
+    assert "Summer look" in page.get_data(as_text=True)
+
+    [click] = clicks(app)
+    assert click.kind == "click"
+    assert (click.link_id, click.post_id, click.channel) == (link["id"], post["id"], "instagram")
+    assert (click.utm_source, click.utm_medium, click.utm_campaign, click.utm_content) == (
+        "instagram",
+        "social",
+        "summer",
+        "bio",
+    )
+
+
+def test_merchant_edits_reach_the_next_click_at_once(
+    app: Flask, client: FlaskClient, api: ApiClient, product: Product
+) -> None:
+    """The API clears this process's link cache after each change a redirect depends on."""
+    post = published_post(api, product, caption="Summer look")
+    link = create_link(api, channel="x", target="post", post_id=post["id"])
+    assert follow(client, link["url"]).status_code == 302  # now cached
+
+    api.patch(f"/links/{link['id']}", json={"active": False})
+    assert follow(client, link["url"]).status_code == 404
+    api.patch(f"/links/{link['id']}", json={"active": True})
+    assert follow(client, link["url"]).status_code == 302
+
+    api.patch(f"/posts/{post['id']}", json={"slug": "renamed"})
+    assert urlsplit(follow(client, link["url"]).headers["Location"]).path == "/shop/p/renamed"
+
+    api.post(f"/posts/{post['id']}/archive")
+    assert follow(client, link["url"]).status_code == 404
+    api.post(f"/posts/{post['id']}/publish")
+    assert follow(client, link["url"]).status_code == 302
+
+    assert len(clicks(app)) == 4  # the 404s are not counted
 
 
 def test_openapi_document_is_valid_and_documents_posts_and_links(client: FlaskClient) -> None:

@@ -5,6 +5,11 @@ Each function takes a :class:`~sqlalchemy.orm.Session` and what a schema of
 :class:`SocialError` with an HTTP-like status and per-field messages shaped like
 marshmallow's. Every write is one transaction: it is checked first, flushed, and
 committed; on any error the session is rolled back, so nothing half-written stays.
+
+After a commit that changes where a link leads (a link edited, a post published,
+archived or renamed), this process's link cache is cleared
+(:func:`flask_shoppable.tracking.linkcache.invalidate`), so the change applies to the
+next click here at once and within SHOPPABLE_LINK_CACHE_SECONDS in other processes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.models import Product, Variant
 from ..db import utcnow
+from ..tracking import linkcache
 from .channels import CHANNELS
 from .links import is_live, link_url, unused_code
 from .models import Post, PostTag, TrackedLink
@@ -74,7 +80,7 @@ def get_post(session: Session, post_id: int) -> Post:
 
 def select_posts(
     *, status: str | None = None, campaign: str | None = None, q: str | None = None
-) -> Select[tuple[Post]]:
+) -> Select[Post]:
     """Posts matching the filters, newest first."""
     stmt = select(Post).order_by(Post.id.desc())
     if status is not None:
@@ -226,10 +232,13 @@ def update_post(session: Session, post: Post, data: dict[str, Any]) -> Post:
             "A published post needs an image: archive it before removing the image.",
             {"image_url": ["Must not be empty while the post is published."]},
         )
+    moved = slug is not None and slug != post.slug
     for field in ("slug", "caption", "image_url", "image_alt", "campaign"):
         if field in data:
             setattr(post, field, data[field])
     _commit(session, "The post conflicts with a concurrent change")
+    if moved:
+        linkcache.invalidate()  # cached redirects to the old slug
     return post
 
 
@@ -280,6 +289,7 @@ def publish_post(session: Session, post: Post) -> Post:
     if post.published_at is None:
         post.published_at = utcnow()
     _commit(session, "The post changed concurrently")
+    linkcache.invalidate()  # its links redirect from now on
     return post
 
 
@@ -287,6 +297,7 @@ def archive_post(session: Session, post: Post) -> Post:
     """Hide the post from shoppers; its links keep working only as far as the pages allow."""
     post.status = "archived"
     _commit(session, "The post changed concurrently")
+    linkcache.invalidate()  # its links answer 404 from now on
     return post
 
 
@@ -332,7 +343,7 @@ def select_links(
     product_id: int | None = None,
     partner: str | None = None,
     active: bool | None = None,
-) -> Select[tuple[TrackedLink]]:
+) -> Select[TrackedLink]:
     """Links matching the filters, newest first."""
     stmt = select(TrackedLink).order_by(TrackedLink.id.desc())
     for column, value in (
@@ -432,6 +443,7 @@ def update_link(session: Session, link: TrackedLink, data: dict[str, Any]) -> Tr
         if field in data:
             setattr(link, field, data[field])
     _commit(session, "The link changed concurrently")
+    linkcache.invalidate(link.code)
     return link
 
 
