@@ -213,18 +213,20 @@ def app(
 
 
 @pytest.fixture
-def webhooks_to_app(app: Flask, emulator: StripeEmulator) -> Any:
+def webhooks_to_app(app: Flask, emulator: StripeEmulator) -> Iterator[Any]:
     """Have the emulator deliver its webhooks to the app, through the Flask test client.
 
     Deliveries run on the emulator's thread, signed and retried as Stripe's are; wait for
-    them with ``emulator.wait_for_deliveries()``. Returns the emulator's endpoint.
+    them with ``emulator.wait_for_deliveries()``. Yields the emulator's endpoint; at the
+    end, deliveries still queued are dropped before the app goes away.
     """
     path = f"{app.extensions['shoppable'].url_prefix}/webhooks/stripe"
 
     def deliver(payload: bytes, headers: dict[str, str]) -> int:
         return app.test_client().post(path, data=payload, headers=headers).status_code
 
-    return emulator.add_webhook(deliver)
+    yield emulator.add_webhook(deliver)
+    emulator.reset()
 
 
 @pytest.fixture

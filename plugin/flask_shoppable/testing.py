@@ -147,7 +147,7 @@ class StripeEmulator:
         server = make_server(
             self.host, self.port, self.wsgi, threaded=True, request_handler=_QuietHandler
         )
-        server.daemon_threads = True
+        server.daemon_threads = True  # type: ignore[attr-defined]  # a ThreadingMixIn
         self._server = server
         self.port = server.server_port
         serve = threading.Thread(target=server.serve_forever, name="stripe-emulator", daemon=True)
@@ -439,7 +439,8 @@ class StripeEmulator:
 
     @property
     def api_requests(self) -> list[dict[str, Any]]:
-        """Every API request received (method, path, idempotency_key), oldest first."""
+        """Every API request received, oldest first: method, path, idempotency_key,
+        stripe_version (the header), params (parsed, nested), status (of the answer)."""
         return list(self.wsgi.requests)
 
 
@@ -478,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         emulator.start()
     except RuntimeError as exc:
-        raise SystemExit(str(exc)) from None
+        raise SystemExit(f"{exc} From the command line: --allow.") from None
     for url in args.webhook:
         emulator.add_webhook(url)
     print(f"Stripe emulator on {emulator.url} (overview: {emulator.url}/)", flush=True)

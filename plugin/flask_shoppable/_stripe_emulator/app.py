@@ -10,6 +10,7 @@ parameters it is an ``idempotency_error``.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import threading
@@ -104,28 +105,40 @@ class EmulatorApp:
     def _api(self, request: Request) -> Response:
         request_id = new_id("req", 14)
         key = request.headers.get("Idempotency-Key")
+        record: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "idempotency_key": key,
+            "stripe_version": request.headers.get("Stripe-Version"),
+            "params": None,
+            "status": None,
+        }
+        response: Response | None = None
         try:
             self._authenticate(request)
             body = request.get_data(as_text=True)
             params = parse_form(body if request.method == "POST" else request.query_string.decode())
+            record["params"] = copy.deepcopy(params)
             adapter = _API.bind_to_environ(request.environ)
             try:
-                endpoint, args = adapter.match()
+                endpoint, matched = adapter.match()
             except HTTPException:
                 raise StripeApiError(
                     f"Unrecognized request URL ({request.method}: {request.path}).",
                     status=404,
                 ) from None
+            args = dict(matched)
             if request.method == "POST" and key:
-                return self._idempotent(request, key, params, endpoint, args, request_id)
-            status, payload = self._dispatch(endpoint, args, params, request_id, key)
-            return self._json(payload, status, request_id, key)
+                response = self._idempotent(request, key, params, endpoint, args, request_id)
+            else:
+                status, payload = self._dispatch(endpoint, args, params, request_id, key)
+                response = self._json(payload, status, request_id, key)
         except StripeApiError as exc:
-            return self._json(exc.body(request_id), exc.status, request_id, key)
-        finally:
-            self.requests.append(
-                {"method": request.method, "path": request.path, "idempotency_key": key}
-            )
+            response = self._json(exc.body(request_id), exc.status, request_id, key)
+        record["status"] = response.status_code
+        with self._locks_guard:
+            self.requests.append(record)
+        return response
 
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("Authorization", "")

@@ -31,7 +31,10 @@ def parse_form(body: str) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in parse_qsl(body, keep_blank_values=True, strict_parsing=False):
         _insert(root, split_key(key), value, key)
-    return _listify(root)
+    params = _listify(root)
+    if not isinstance(params, dict):
+        raise StripeApiError("Invalid parameters: top-level names must not be array indexes.")
+    return params
 
 
 def _insert(node: dict[str, Any], parts: list[str], value: str, key: str) -> None:

@@ -299,7 +299,7 @@ class Ledger:
         if amount_off is not None and not currency:
             raise ValueError("amount_off needs a currency")
         now = _now()
-        coupon = {
+        coupon: dict[str, Any] = {
             "id": new_id("co", 8),
             "object": "coupon",
             "amount_off": amount_off,
@@ -312,7 +312,7 @@ class Ledger:
             "percent_off": percent_off,
             "valid": active,
         }
-        promo = {
+        promo: dict[str, Any] = {
             "id": new_id("promo"),
             "object": "promotion_code",
             "active": active,

@@ -233,8 +233,13 @@ class WebhookSender:
                     return False
                 self._cond.wait(min(left, 0.05))
 
-    def clear(self) -> None:
-        """Forget queued deliveries, endpoints and the log (between tests)."""
+    def clear(self, timeout: float = 10) -> None:
+        """Forget queued deliveries, endpoints and the log (between tests).
+
+        Waits for attempts already under way to end, so none reaches a receiver (a test's
+        app) after this returns.
+        """
+        deadline = time.monotonic() + timeout
         with self._cond:
             self._heap.clear()
             self._generation += 1
@@ -242,6 +247,8 @@ class WebhookSender:
             self.endpoints = []
             self._paused = False
             self._cond.notify_all()
+            while self._busy and time.monotonic() < deadline:
+                self._cond.wait(0.05)
 
     def stop(self) -> None:
         with self._cond:
