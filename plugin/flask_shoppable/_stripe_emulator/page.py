@@ -16,7 +16,7 @@ from ..money import CURRENCY_EXPONENTS, to_decimal_string
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1a1f36}
 main{max-width:880px;margin:2rem auto;padding:0 1rem;display:grid;gap:2rem;
-grid-template-columns:repeat(auto-fit,minmax(300px,1fr))}
+grid-template-columns:repeat(auto-fit,minmax(300px,1fr));align-items:start}
 .banner{background:#ffd666;color:#3d2c00;padding:.5rem 1rem;text-align:center;font-weight:600}
 section{background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 3px #0002}
 h1{font-size:1.25rem;margin:0 0 1rem}h2{font-size:1rem;margin:1rem 0 .5rem}
@@ -25,6 +25,8 @@ tr.total td{border-top:1px solid #ddd;font-weight:700}
 label{display:block;margin:.5rem 0 .2rem;font-size:.9rem}
 input,select{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #ccd;border-radius:4px;
 font:inherit}
+fieldset{border:1px solid #ccd;border-radius:4px;margin:1rem 0 0;padding:.25rem .75rem .5rem}
+label.option{display:flex;gap:.5rem;align-items:center}label.option input{width:auto;margin:0}
 button{width:100%;margin-top:1rem;padding:.75rem;border:0;border-radius:4px;background:#635bff;
 color:#fff;font:inherit;font-weight:600;cursor:pointer}
 button.alt{background:#fff;color:#635bff;border:1px solid #635bff}
@@ -110,7 +112,8 @@ def checkout_page(
         shipping = Markup("<fieldset><legend>Shipping</legend>{}</fieldset>").format(
             Markup("").join(
                 Markup(
-                    "<label><input type=radio name=shipping_rate value={}{}> {} ({})</label>"
+                    "<label class=option><input type=radio name=shipping_rate value={}{}>"
+                    " {} ({})</label>"
                 ).format(
                     r["id"],
                     Markup(" checked") if r["id"] == chosen else "",
