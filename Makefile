@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 5000
+STRIPE_PORT ?= 12111
 PYTEST_ARGS ?=
 
 BIN := $(CURDIR)/$(VENV)/bin
@@ -20,6 +21,7 @@ FLASK := cd $(STOREFRONT) && $(BIN)/flask --app app
 
 help:
 	@echo "make demo   install into $(VENV)/, migrate and seed the demo shop, serve it on http://$(HOST):$(PORT)"
+	@echo "            (with the local Stripe emulator on 127.0.0.1:$(STRIPE_PORT); both stop on Ctrl+C)"
 	@echo "make test   install into $(VENV)/ with the test extras, run pytest (PYTEST_ARGS=... to pass options)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make clean  remove $(VENV)/, build output and the demo's database"
@@ -42,11 +44,20 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet --editable '.[test]'
 	@touch $@ $(VENV)/.installed-demo
 
+# The demo takes payments through the local Stripe emulator (flask_shoppable.testing, a
+# fake Stripe: no account, no network), started beside the app and stopped with it.
 demo: $(VENV)/.installed-demo
 	$(FLASK) shoppable db upgrade
 	$(FLASK) shoppable seed-demo
-	@echo "Demo storefront on http://$(HOST):$(PORT)/ (API docs: /shop/api/docs). Ctrl+C stops it."
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@cd $(STOREFRONT) || exit 1; \
+	STRIPE_EMULATOR_ALLOWED=1 $(BIN)/python -m flask_shoppable.testing --port $(STRIPE_PORT) \
+	  --shop-name "Harbour & Pine" --webhook http://$(HOST):$(PORT)/shop/webhooks/stripe & \
+	emulator=$$!; \
+	trap 'kill $$emulator 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	echo "Demo storefront on http://$(HOST):$(PORT)/ (the shop: /shop/, API docs: /shop/api/docs)."; \
+	echo "Pay with the test card 4242 4242 4242 4242. Ctrl+C stops the demo."; \
+	FLASK_SHOPPABLE_STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT) \
+	  $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from flask_shoppable.api import keys
 from flask_shoppable.catalog import Product, Variant
-from flask_shoppable.demo import CATALOG, DEMO_KEY_NAME
+from flask_shoppable.demo import CATALOG, DEMO_KEY_NAME, POSTS
+from flask_shoppable.social.models import Post
 
 from .conftest import make_app
 
@@ -49,7 +50,7 @@ def test_seed_creates_a_small_believable_shop(app: Flask, session: Session) -> N
     assert sum(1 for p in products if len(p.variants) > 1) >= 3
     assert any(p.options == ["Size", "Colour"] for p in products)
     assert all(p.active and p.title and p.description for p in products)
-    assert all(p.images and p.images[0]["url"].startswith("data:image/svg+xml") for p in products)
+    assert not any(p.images for p in products), "a bare host has no demo pictures"
 
     variants = [v for p in products for v in p.variants]
     assert {v.currency for v in variants} == {"USD"}
@@ -62,6 +63,12 @@ def test_seed_creates_a_small_believable_shop(app: Flask, session: Session) -> N
     assert {v.title for v in tee.variants} >= {"S / Sand", "XL / Navy"}
     assert tee.variants[0].price_text == "28.00"
 
+    posts = session.scalars(sa.select(Post).order_by(Post.id)).all()
+    assert [p.slug for p in posts] == [demo.slug for demo in POSTS]
+    assert all(p.status == "draft" and not p.image_url for p in posts)
+    assert f"Left {len(POSTS)} demo posts as drafts, for want of pictures" in result.output
+    assert all(len(p.tags) >= 2 for p in posts)
+
 
 def test_second_run_duplicates_nothing_and_says_so(app: Flask, session: Session) -> None:
     first = _seed(app)
@@ -71,6 +78,7 @@ def test_second_run_duplicates_nothing_and_says_so(app: Flask, session: Session)
     assert second.exit_code == 0, second.output
     assert _counts(session) == before
     assert f"Skipped {len(CATALOG)} demo products that already exist" in second.output
+    assert f"Skipped {len(POSTS)} demo posts that already exist" in second.output
     assert "Created" not in second.output
 
 
@@ -181,6 +189,36 @@ def storefront(app: Flask, database_url: str, storefront_module: ModuleType) -> 
     example.extensions["shoppable"].engine.dispose()
 
 
+def test_storefront_demo_has_pictures_and_published_posts(
+    storefront: Flask, session: Session
+) -> None:
+    result = _seed(storefront)
+    assert result.exit_code == 0, result.output
+    assert f"Published {len(POSTS)} demo posts" in result.output
+    client = storefront.test_client()
+
+    products = session.scalars(sa.select(Product)).all()
+    for product in products:
+        assert product.images == [
+            {"url": f"/static/demo/{product.handle}.svg", "alt": product.title}
+        ]
+    with client.get(products[0].images[0]["url"]) as picture:
+        assert picture.status_code == 200
+        assert picture.mimetype == "image/svg+xml"
+
+    posts = session.scalars(sa.select(Post)).all()
+    assert {p.status for p in posts} == {"published"}
+    shop = client.get("/shop/")
+    assert shop.status_code == 200
+    for post in posts:
+        assert f"/static/demo/{post.slug}.svg" in shop.get_data(as_text=True)
+        page = client.get(f"/shop/p/{post.slug}")
+        assert page.status_code == 200
+        for tag in post.tags:
+            assert tag.product.title in page.get_data(as_text=True)
+    assert client.get("/shop/products/everyday-tee").status_code == 200
+
+
 def test_storefront_home_page_lists_the_demo_shop(storefront: Flask) -> None:
     client = storefront.test_client()
     empty = client.get("/")
@@ -201,6 +239,9 @@ def test_storefront_home_page_lists_the_demo_shop(storefront: Flask) -> None:
     assert "Sold out" in html
     assert "Only 3 left" in html
     assert 'href="/shop/api/docs"' in html
+    assert 'href="/shop/"' in html
+    assert 'href="/shop/products/everyday-tee"' in html
+    assert 'src="/static/demo/everyday-tee.svg"' in html
     assert "curl -H" in html
     assert "http://localhost/shop/api/products" in html
     assert "https://" not in html, "the demo page loads nothing from the internet"

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
 
-#: Environment variables of the test suite (tests/conftest.py), not settings of the plugin.
-TEST_ENVIRONMENT = {"SHOPPABLE_TEST_POSTGRES_URL", "SHOPPABLE_TEST_STRICT"}
+#: Environment variables of the test suite (tests/conftest.py, tests/browser/conftest.py),
+#: not settings of the plugin.
+TEST_ENVIRONMENT = {"SHOPPABLE_TEST_POSTGRES_URL", "SHOPPABLE_TEST_STRICT", "SHOPPABLE_CHROMIUM"}
 
 _ROW_RE = re.compile(r"^\|\s*`(SHOPPABLE_[A-Z0-9_]+)`\s*\|([^|]*)\|", re.MULTILINE)
 _CODE_RE = re.compile(r"`([^`]*)`")

@@ -125,10 +125,12 @@ def test_wheel_contains_the_package_templates_and_migrations(wheel: Path) -> Non
 def test_installed_wheel_runs_the_storefront_smoke_script(wheel: Path, tmp_path: Path) -> None:
     env = _clean_env()
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path, timeout=120, env=env)
+    # No pip inside (no ensurepip): the running pip installs into it, without byte-compiling.
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path, timeout=120, env=env)
     python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", python]
     _run(
-        [python, "-m", "pip", "install", "--no-input", "--quiet", wheel],
+        [*pip, "install", "--no-input", "--quiet", "--no-compile", wheel],
         cwd=tmp_path,
         timeout=300,
         env=env,
@@ -142,5 +144,5 @@ def test_installed_wheel_runs_the_storefront_smoke_script(wheel: Path, tmp_path:
     lines = output.splitlines()
     imported = next(line for line in lines if line.startswith("info  flask_shoppable imported"))
     assert str(venv) in imported, "the plugin was imported from somewhere else than the wheel"
-    template = next(line for line in lines if line.startswith("info  shoppable/base.html"))
+    template = next(line for line in lines if line.startswith("info  shoppable/storefront.html"))
     assert str(venv) in template, "the template was read from somewhere else than the wheel"

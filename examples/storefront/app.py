@@ -3,10 +3,12 @@
 Run it from this folder::
 
     flask --app app shoppable db upgrade   # create the plugin's tables (instance/shoppable.sqlite3)
-    flask --app app shoppable seed-demo    # demo products and an API key (printed once)
+    flask --app app shoppable seed-demo    # demo products, posts and an API key (printed once)
     flask --app app run                    # http://127.0.0.1:5000
 
-(``make demo`` at the top of the repository does all three.) Settings come from
+(``make demo`` at the top of the repository does all three, and runs the local Stripe
+emulator beside the app for payments.) The home page is the host's own; the shop itself
+(posts, product pages, checkout) is the plugin's, under /shop. Settings come from
 ``FLASK_``-prefixed environment variables, so ``FLASK_SECRET_KEY=...`` sets the secret
 key and ``FLASK_SHOPPABLE_DATABASE_URL=postgresql://...`` moves the shop to PostgreSQL.
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, render_template, request, url_for
 
 from flask_shoppable import Shoppable, db
 from flask_shoppable.catalog import Product
@@ -37,6 +39,7 @@ class ProductCard:
     """What the home page shows of one product."""
 
     handle: str
+    url: str
     title: str
     description: str
     image_url: str
@@ -82,6 +85,7 @@ def _card(product: Product) -> ProductCard:
     image = product.images[0] if product.images else {}
     return ProductCard(
         handle=product.handle,
+        url=url_for("shoppable_pages.product", handle=product.handle),
         title=product.title,
         description=product.description,
         image_url=image.get("url", ""),
@@ -103,6 +107,7 @@ def home() -> str:
     return render_template(
         "index.html",
         products=[_card(p) for p in products if p.variants],
+        shop_url=url_for("shoppable_pages.storefront"),
         api_path=api_path,
         api_base=f"{request.host_url.rstrip('/')}{api_path}",
     )

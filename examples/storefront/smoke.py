@@ -5,10 +5,11 @@ Run it from this folder with the Python that has the plugin installed::
     python smoke.py
 
 It creates the app on a throwaway SQLite database, runs the plugin's migrations, seeds
-the demo, renders the home page and a template shipped inside the plugin, creates an
-API key and calls the API with it. It prints one line per check and exits 0 when all
-pass, 1 otherwise. tests/test_wheel.py runs it against a freshly built wheel, from
-outside the repository, to prove the templates and migrations ship inside the wheel.
+the demo, renders the host's home page and the shop's pages (templates shipped inside
+the plugin), creates an API key and calls the API with it. It prints one line per check
+and exits 0 when all pass, 1 otherwise. tests/test_wheel.py runs it against a freshly
+built wheel, from outside the repository, to prove that the templates and migrations
+ship inside the wheel.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from app import create_app
-from flask import render_template
 
 import flask_shoppable
 from flask_shoppable import schema
-from flask_shoppable.demo import CATALOG
+from flask_shoppable.demo import CATALOG, POSTS
 
 DEMO_TITLES = [item.title for item in CATALOG]
 
@@ -60,6 +60,7 @@ def run(workdir: Path) -> None:
 
         out = _cli(app, "seed-demo")
         check("Created" in out, "seed-demo created the demo products")
+        check(f"Published {len(POSTS)} demo posts" in out, "seed-demo published the demo posts")
         out = _cli(app, "seed-demo")
         check("Skipped" in out and "shp_" not in out, "seed-demo is idempotent")
 
@@ -72,11 +73,24 @@ def run(workdir: Path) -> None:
         check("28.00" in html and "Sold out" in html, "home page shows prices and stock")
         check("/shop/api/docs" in html, "home page links to the API docs")
 
-        with app.test_request_context():
-            template = app.jinja_env.get_template("shoppable/base.html")
-            page = render_template("shoppable/base.html")
-        print(f"info  shoppable/base.html loaded from {template.filename}")
-        check("<!doctype html>" in page.lower(), "plugin template shoppable/base.html renders")
+        template = app.jinja_env.get_template("shoppable/storefront.html")
+        print(f"info  shoppable/storefront.html loaded from {template.filename}")
+        shop = client.get("/shop/")
+        html = shop.get_data(as_text=True)
+        check(
+            shop.status_code == 200,
+            "the shop's storefront GET /shop/ answers 200",
+            shop.status_code,
+        )
+        missing = [post.slug for post in POSTS if f"/shop/p/{post.slug}" not in html]
+        check(not missing, "the storefront shows every demo post", f"missing {missing}")
+        post = client.get(f"/shop/p/{POSTS[0].slug}")
+        check(post.status_code == 200, "a post page answers 200", post.status_code)
+        product = client.get(f"/shop/products/{CATALOG[0].handle}")
+        check(product.status_code == 200, "a product page answers 200", product.status_code)
+        check(CATALOG[0].title in product.get_data(as_text=True), "the product page names it")
+        with client.get(f"/static/demo/{CATALOG[0].handle}.svg") as picture:
+            check(picture.status_code == 200, "the demo pictures are served", picture.status_code)
 
         docs = client.get("/shop/api/docs")
         check(docs.status_code == 200, "GET /shop/api/docs answers 200", docs.status_code)

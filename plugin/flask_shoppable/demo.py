@@ -2,25 +2,31 @@
 
 Fills the plugin's tables with a small, believable shop (Harbour & Pine: clothing and
 kitchen goods, eight products, most with Size and/or Colour variants, some with limited
-stock, one sold out) and creates a demo API key. Prices are given here in major units
-and stored in ``SHOPPABLE_DEFAULT_CURRENCY``. Images are ``data:`` URLs of small SVG
-tiles, so the demo works offline and on any host, without static files.
+stock, one sold out), three published shoppable posts that tag them with hotspots, and a
+demo API key. Prices are given here in major units and stored in
+``SHOPPABLE_DEFAULT_CURRENCY``.
 
-Products are written through the catalog service, after the API's own schema has
-validated them, so the demo obeys the same rules as a merchant's data. Seeding is
-idempotent: a product whose handle (or one of whose SKUs) already exists is skipped and
-reported, and the key is created only if no active demo key exists (it is printed once;
-only its hash is kept).
+The pictures are static files of the storefront example (``static/demo/<name>.svg``):
+seeding stores their paths on this site (``/static/demo/everyday-tee.svg``) when the
+app's static folder has them, so nothing is fetched from the internet. Another host gets
+products without pictures, and posts left as drafts, as a post needs a picture to be
+published.
+
+Products are written through the catalog service and posts through the social service,
+after the API's own schemas have validated them, so the demo obeys the rules a
+merchant's data does. Seeding is idempotent: a product whose handle (or one of whose
+SKUs) already exists is skipped and reported, so is a post whose slug exists, and the
+key is created only if no active demo key exists (printed once; only its hash is kept).
 """
 
 from __future__ import annotations
 
-import base64
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product as cartesian
 from typing import Any
-from xml.sax.saxutils import escape
 
 import click
 import sqlalchemy as sa
@@ -30,10 +36,13 @@ from sqlalchemy.orm import Session
 
 from . import db
 from .api import keys
-from .catalog import service
+from .catalog import service as catalog_service
 from .catalog.models import Product, Variant
 from .catalog.schemas import ProductSchema
 from .money import MAX_AMOUNT, exponent
+from .social import service as social_service
+from .social.models import Post
+from .social.schemas import PostSchema
 
 VENDOR = "Harbour & Pine"
 DEMO_TAG = "demo"
@@ -56,7 +65,6 @@ class DemoProduct:
     description: str
     product_type: str
     sku_stem: str
-    colour: str
     options: tuple[str, ...] = ()
     variants: tuple[DemoVariant, ...] = ()
     tags: tuple[str, ...] = ()
@@ -69,6 +77,15 @@ class DemoProduct:
         return "-".join(parts)
 
 
+@dataclass(frozen=True)
+class DemoPost:
+    slug: str
+    caption: str
+    campaign: str
+    #: Tagged products: (handle, x, y), the hotspot in percent of the image.
+    tags: tuple[tuple[str, float, float], ...]
+
+
 @dataclass
 class SeedResult:
     """What :func:`seed` did."""
@@ -77,6 +94,9 @@ class SeedResult:
     skipped: list[str] = field(default_factory=list)
     conflicts: dict[str, list[str]] = field(default_factory=dict)
     variants: int = 0
+    posts_created: list[str] = field(default_factory=list)
+    posts_drafts: list[str] = field(default_factory=list)
+    posts_skipped: list[str] = field(default_factory=list)
     key_row: keys.ApiKey | None = None
     key: str | None = None
     existing_key: keys.ApiKey | None = None
@@ -103,7 +123,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         "that keeps its shape after a hundred washes.",
         product_type="T-shirts",
         sku_stem="HP-TEE",
-        colour="#d8c3a5",
         options=("Size", "Colour"),
         variants=_grid(
             ("S", "M", "L", "XL"),
@@ -120,7 +139,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         "Worn open over a tee or buttoned up on cooler evenings.",
         product_type="Shirts",
         sku_stem="HP-OVR",
-        colour="#8a9a5b",
         options=("Size", "Colour"),
         variants=_grid(
             ("S", "M", "L"),
@@ -137,7 +155,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         description="Soft extra-fine merino in a deep rib, knitted in Portugal. One size.",
         product_type="Accessories",
         sku_stem="HP-BNE",
-        colour="#b5523b",
         options=("Colour",),
         variants=tuple(DemoVariant((c,), "24.00", None) for c in ("Rust", "Moss", "Charcoal")),
         tags=("wool",),
@@ -148,7 +165,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         description="Cushioned merino blend for long days on foot, reinforced heel and toe.",
         product_type="Accessories",
         sku_stem="HP-SCK",
-        colour="#5b7083",
         options=("Size",),
         variants=tuple(DemoVariant((s,), "16.00", None) for s in ("S", "M", "L")),
         tags=("wool",),
@@ -160,7 +176,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         "pocket. Takes a laptop and the weekly shop.",
         product_type="Bags",
         sku_stem="HP-TOTE",
-        colour="#7b5e3b",
         variants=(DemoVariant((), "38.00", 25),),
         tags=("canvas",),
     ),
@@ -170,7 +185,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         description="Steel mug with a glossy enamel coat and a rolled rim. 350 ml.",
         product_type="Kitchen",
         sku_stem="HP-MUG",
-        colour="#2f5d50",
         options=("Colour",),
         variants=tuple(DemoVariant((c,), "14.00", None) for c in ("Cream", "Forest")),
         tags=("outdoors",),
@@ -182,7 +196,6 @@ CATALOG: tuple[DemoProduct, ...] = (
         "small studio in Devon. Each one is a little different.",
         product_type="Kitchen",
         sku_stem="HP-POUR",
-        colour="#c9b8a6",
         variants=(DemoVariant((), "46.00", 3),),
         tags=("coffee", "handmade"),
     ),
@@ -193,9 +206,37 @@ CATALOG: tuple[DemoProduct, ...] = (
         "A limited edition of 50, all of them sold.",
         product_type="Prints",
         sku_stem="HP-PRINT",
-        colour="#e3a46f",
         variants=(DemoVariant((), "65.00", 0),),
         tags=("limited-edition",),
+    ),
+)
+
+
+POSTS: tuple[DemoPost, ...] = (
+    DemoPost(
+        slug="first-light-at-the-harbour",
+        caption="First light at the harbour. Kettle on, tee on, nowhere to be until ten. "
+        "Tap the picture to shop the slow morning.",
+        campaign="autumn-drop",
+        tags=(
+            ("everyday-tee", 30.0, 42.0),
+            ("pour-over-set", 68.0, 60.0),
+            ("enamel-camp-mug", 52.0, 78.0),
+        ),
+    ),
+    DemoPost(
+        slug="linen-season",
+        caption="Linen season is open. The overshirt goes over everything, the tote "
+        "carries the rest. Now 20% off while the sun lasts.",
+        campaign="autumn-drop",
+        tags=(("linen-overshirt", 42.0, 38.0), ("waxed-canvas-tote", 72.0, 68.0)),
+    ),
+    DemoPost(
+        slug="up-the-ridge",
+        caption="Up the ridge before the weather turns. Merino from head to toe, "
+        "and a flask of something hot.",
+        campaign="trail-weekend",
+        tags=(("merino-beanie", 45.0, 20.0), ("trail-socks", 55.0, 84.0)),
     ),
 )
 
@@ -208,26 +249,28 @@ def _minor(text: str, currency: str) -> int:
     return amount
 
 
-def image_data_url(title: str, colour: str) -> str:
-    """A square SVG tile with the product's name, as a ``data:`` URL (no files, no network)."""
-    words = title.split(", ")[0].split(" ")
-    lines = [" ".join(words[: (len(words) + 1) // 2]), " ".join(words[(len(words) + 1) // 2 :])]
-    text = "".join(
-        f'<tspan x="300" dy="{0 if i == 0 else 44}">{escape(line)}</tspan>'
-        for i, line in enumerate(line for line in lines if line)
-    )
-    svg = (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 600">'
-        f'<rect width="600" height="600" fill="{colour}"/>'
-        '<circle cx="300" cy="250" r="150" fill="#ffffff" fill-opacity="0.22"/>'
-        '<text x="300" y="450" text-anchor="middle" fill="#ffffff" '
-        'font-family="Georgia, serif" font-size="38">'
-        f"{text}</text></svg>"
-    )
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
+#: Where a demo picture is, by file name ("everyday-tee.svg"); "" when there is none.
+ImageUrls = Callable[[str], str]
 
 
-def _product_data(item: DemoProduct, currency: str) -> dict[str, Any]:
+def no_images(name: str) -> str:
+    return ""
+
+
+def static_images() -> ImageUrls:
+    """The current app's ``static/demo/<name>`` files, as paths on the site."""
+    app = current_app
+    folder, url_path = app.static_folder, app.static_url_path
+
+    def url(name: str) -> str:
+        if folder and url_path is not None and os.path.isfile(os.path.join(folder, "demo", name)):
+            return f"{url_path}/demo/{name}"
+        return ""
+
+    return url
+
+
+def _product_data(item: DemoProduct, currency: str, image_url: str) -> dict[str, Any]:
     """The product as the catalog service takes it, validated by the API's own schema."""
     variants = []
     for position, spec in enumerate(item.variants):
@@ -258,8 +301,10 @@ def _product_data(item: DemoProduct, currency: str) -> dict[str, Any]:
             "variants": variants,
         }
     )
-    # Added after validation: the API takes only http(s) image URLs, the demo's are data:.
-    data["images"] = [{"url": image_data_url(item.title, item.colour), "alt": item.title}]
+    if image_url:
+        # Added after validation: the catalog API takes only absolute http(s) image URLs,
+        # the demo's are paths on this site (which the shop's pages show).
+        data["images"] = [{"url": image_url, "alt": item.title}]
     return data
 
 
@@ -270,34 +315,72 @@ def missing_tables(session: Session) -> list[str]:
     return [name for name in needed if not inspector.has_table(name)]
 
 
-def seed(session: Session, currency: str, *, with_key: bool = True) -> SeedResult:
-    """Add the demo products that are not there yet, and a demo key if none is active.
+def _seed_posts(session: Session, result: SeedResult, images: ImageUrls) -> None:
+    """Create and publish the demo posts that are not there yet, tagging demo products."""
+    taken = set(session.scalars(sa.select(Post.slug).where(Post.slug.in_(p.slug for p in POSTS))))
+    handles = {handle for post in POSTS for handle, _x, _y in post.tags}
+    rows = session.execute(sa.select(Product.handle, Product.id).where(Product.handle.in_(handles)))
+    ids = {row.handle: row.id for row in rows}
+    for demo in POSTS:
+        if demo.slug in taken:
+            result.posts_skipped.append(demo.slug)
+            continue
+        tags = [{"product_id": ids[h], "x": x, "y": y} for h, x, y in demo.tags if h in ids]
+        data: dict[str, Any] = PostSchema().load(
+            {
+                "slug": demo.slug,
+                "caption": demo.caption,
+                "campaign": demo.campaign,
+                "image_url": images(f"{demo.slug}.svg"),
+                "image_alt": demo.caption.split(".")[0],
+                "tags": tags,
+            }
+        )
+        post = social_service.create_post(session, data)
+        if post.image_url and tags:
+            social_service.publish_post(session, post)
+            result.posts_created.append(demo.slug)
+        else:
+            result.posts_drafts.append(demo.slug)
+
+
+def seed(
+    session: Session, currency: str, *, images: ImageUrls = no_images, with_key: bool = True
+) -> SeedResult:
+    """Add the demo products and posts not there yet, and a demo key if none is active.
 
     The products are written in one transaction through the catalog service (the same
-    checks as the API); :class:`~.catalog.service.CatalogError` means another writer
-    took a handle or SKU meanwhile, and nothing was written.
+    checks as the API): :class:`~.catalog.service.CatalogError` means another writer
+    took a handle or SKU meanwhile, and no product was written. Then each post is
+    created and published through the social service. ``images`` gives the picture of
+    each product and post by file name (none by default).
     """
     result = SeedResult()
-    existing = service.taken_handles(session, [item.handle for item in CATALOG])
-    taken = service.taken_skus(session, [sku for item in CATALOG for sku in item.skus()])
+    existing = catalog_service.taken_handles(session, [item.handle for item in CATALOG])
+    taken = catalog_service.taken_skus(session, [sku for item in CATALOG for sku in item.skus()])
     for item in CATALOG:
         if item.handle in existing:
             result.skipped.append(item.handle)
             continue
         clashes = [
-            service.sku_taken_message(sku, *taken[sku]) for sku in item.skus() if sku in taken
+            catalog_service.sku_taken_message(sku, *taken[sku])
+            for sku in item.skus()
+            if sku in taken
         ]
         if clashes:
             result.conflicts[item.handle] = clashes
             continue
         try:
-            service.create_product(session, _product_data(item, currency), commit=False)
-        except service.CatalogError:
+            data = _product_data(item, currency, images(f"{item.handle}.svg"))
+            catalog_service.create_product(session, data, commit=False)
+        except catalog_service.CatalogError:
             session.rollback()  # all or nothing: a concurrent writer got there first
             raise
         result.created.append(item.handle)
         result.variants += len(item.variants)
     session.commit()
+
+    _seed_posts(session, result, images)
 
     if with_key:
         result.existing_key = session.scalars(
@@ -324,9 +407,9 @@ def seed_demo_command() -> None:
         )
     currency = current_app.config["SHOPPABLE_DEFAULT_CURRENCY"]
     try:
-        result = seed(session, currency)
-    except service.CatalogError as exc:
-        raise click.ClickException(f"nothing was seeded: {exc.message} Run it again.") from None
+        result = seed(session, currency, images=static_images())
+    except (catalog_service.CatalogError, social_service.SocialError) as exc:
+        raise click.ClickException(f"seeding stopped: {exc.message} Run it again.") from None
 
     if result.created:
         click.echo(
@@ -342,6 +425,24 @@ def seed_demo_command() -> None:
         )
     for handle, messages in result.conflicts.items():
         click.echo(f"Skipped {handle}: {' '.join(messages)}", err=True)
+    if result.posts_created:
+        click.echo(
+            f"Published {len(result.posts_created)} demo posts: {', '.join(result.posts_created)}.",
+            err=True,
+        )
+    if result.posts_drafts:
+        click.echo(
+            f"Left {len(result.posts_drafts)} demo posts as drafts, for want of pictures "
+            "(the storefront example serves them from static/demo/): "
+            f"{', '.join(result.posts_drafts)}.",
+            err=True,
+        )
+    if result.posts_skipped:
+        click.echo(
+            f"Skipped {len(result.posts_skipped)} demo posts that already exist: "
+            f"{', '.join(result.posts_skipped)}.",
+            err=True,
+        )
     if result.existing_key is not None:
         click.echo(
             f"Skipped the demo API key: {result.existing_key.public_id} exists (its key was "
