@@ -19,6 +19,7 @@ from flask_shoppable.social.links import (
     link_url,
     new_code,
     target_path,
+    why_not_live,
 )
 from flask_shoppable.social.models import Post, TrackedLink
 
@@ -206,3 +207,25 @@ def test_is_live(session: Session, objects: tuple[Post, Product, Variant]) -> No
     link.expires_at = None
     link.active = False
     assert not is_live(link, now)
+
+
+def test_why_not_live_follows_the_redirects_rules(
+    session: Session, objects: tuple[Post, Product, Variant]
+) -> None:
+    post, product, variant = objects
+    post_link = get_or_create_link(session, channel="x", target="post", post_id=post.id)
+    product_link = get_or_create_link(session, channel="x", target="product", product_id=product.id)
+    checkout = get_or_create_link(
+        session, channel="x", target="checkout", variant_id=variant.id, quantity=1
+    )
+    assert why_not_live(post_link) == "its post is not published"
+    post.status = "published"
+    assert why_not_live(post_link) is None
+    assert why_not_live(product_link) is None
+    product.active = False
+    assert why_not_live(product_link) == "its product is inactive"
+    assert why_not_live(checkout) is None
+    checkout.expires_at = utcnow() - timedelta(seconds=1)
+    assert why_not_live(checkout) == "the link has expired"
+    checkout.active = False
+    assert why_not_live(checkout) == "the link is inactive"

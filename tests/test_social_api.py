@@ -513,7 +513,8 @@ def test_create_a_post_link_with_channel_defaults(
         "summer-24",
     )
     assert link["partner"] == "ana"
-    assert (link["active"], link["live"], link["expires_at"]) == (True, True, None)
+    # A draft's links are made ahead of publication; they redirect once it is published.
+    assert (link["active"], link["live"], link["expires_at"]) == (True, False, None)
     stored = session.scalars(sa.select(TrackedLink)).one()
     assert (stored.code, stored.channel, stored.target, stored.post_id) == (
         link["code"],
@@ -794,7 +795,7 @@ def _query(url: str) -> dict[str, list[str]]:
 
 def test_share_urls_carry_each_channels_own_tracked_link(api: ApiClient, product: Product) -> None:
     caption = "Linen & sun: 50% off? #summer\nSecond line"
-    post = create_post(api, caption=caption, image_url="/static/look.jpg")
+    post = published_post(api, product, caption=caption, image_url="/static/look.jpg")
     for name in CHANNELS:
         link = create_link(api, channel=name, target="post", post_id=post["id"])
         response = api.get(f"/links/{link['id']}/share")
@@ -861,16 +862,38 @@ def test_share_text_defaults_and_overrides(app: Flask, api: ApiClient, product: 
     assert response.json["errors"]["query"]["text"]
 
 
-def test_share_of_a_dead_or_unknown_link(api: ApiClient) -> None:
-    link = create_link(api, channel="x", target="storefront", active=False)
-    body = assert_error(api.get(f"/links/{link['id']}/share"), 409)
-    assert "inactive" in body["message"]
+def test_share_of_a_dead_or_unknown_link(
+    api: ApiClient, session: Session, product: Product
+) -> None:
+    off = create_link(api, channel="x", target="storefront", active=False)
+    assert "link is inactive" in assert_error(api.get(f"/links/{off['id']}/share"), 409)["message"]
+    draft = create_post(api)
+    early = create_link(api, channel="x", target="post", post_id=draft["id"])
+    body = assert_error(api.get(f"/links/{early['id']}/share"), 409)
+    assert "not published" in body["message"]
+    hidden = add_product(session, "hidden-hat", active=False)
+    hat = create_link(api, channel="x", target="product", product_id=hidden.id)
+    assert hat["live"] is False
+    assert (
+        "product is inactive" in assert_error(api.get(f"/links/{hat['id']}/share"), 409)["message"]
+    )
+    ended = create_link(api, channel="x", target="storefront")
+    session.execute(
+        sa.update(TrackedLink)
+        .where(TrackedLink.id == ended["id"])
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    assert api.get(f"/links/{ended['id']}").json["live"] is False
+    assert "expired" in assert_error(api.get(f"/links/{ended['id']}/share"), 409)["message"]
     assert_error(api.get("/links/999/share"), 404)
 
 
-def test_share_links_use_the_public_url_when_set(app: Flask, api: ApiClient) -> None:
+def test_share_links_use_the_public_url_when_set(
+    app: Flask, api: ApiClient, product: Product
+) -> None:
     app.config["SHOPPABLE_PUBLIC_URL"] = "https://shop.example.com"
-    post = create_post(api, image_url="/media/a.jpg")
+    post = published_post(api, product, image_url="/media/a.jpg")
     link = create_link(api, channel="pinterest", target="post", post_id=post["id"])
     assert link["url"] == f"https://shop.example.com/shop/s/{link['code']}"
     shared = api.get(f"/links/{link['id']}/share").json

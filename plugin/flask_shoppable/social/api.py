@@ -273,7 +273,12 @@ class LinkShare(MethodView):
     @blp.arguments(ShareQuerySchema, location="query")
     @blp.response(200, ShareSchema)
     @blp.alt_response(404, schema="Error", description=_NOT_FOUND)
-    @blp.alt_response(409, schema="Error", description="The link is inactive or expired.")
+    @blp.alt_response(
+        409,
+        schema="Error",
+        description="A click would answer 404: the link is inactive or expired, its post "
+        "is not published or its product inactive.",
+    )
     @_social_errors
     def get(self, args: dict[str, Any], link_id: int) -> dict[str, Any]:
         """The link's absolute tracked URL and its channel's share-intent URL.

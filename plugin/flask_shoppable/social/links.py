@@ -133,10 +133,28 @@ def get_or_create_link(
 
 
 def is_live(link: TrackedLink, now: datetime | None = None) -> bool:
-    """Whether the link redirects: active and not expired."""
+    """Whether the link itself is on: active and not expired (see :func:`why_not_live`)."""
     if not link.active:
         return False
     return link.expires_at is None or link.expires_at > (now or utcnow())
+
+
+def why_not_live(link: TrackedLink, now: datetime | None = None) -> str | None:
+    """Why a click on the link answers 404 now, or None when it redirects.
+
+    Beyond :func:`is_live`, the target must be shown to shoppers: a post link needs a
+    published post, a product link an active product (the redirect applies the same
+    rules).
+    """
+    if not link.active:
+        return "the link is inactive"
+    if link.expires_at is not None and link.expires_at <= (now or utcnow()):
+        return "the link has expired"
+    if link.target == "post" and (link.post is None or link.post.status != "published"):
+        return "its post is not published"
+    if link.target == "product" and (link.product is None or not link.product.active):
+        return "its product is inactive"
+    return None
 
 
 def target_path(link: TrackedLink) -> str:

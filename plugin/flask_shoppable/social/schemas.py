@@ -27,7 +27,7 @@ from ..catalog.schemas import QueryBoolean, StrictBoolean, StrippedString
 from ..db import utcnow
 from ..web import absolute_url
 from .channels import CHANNELS
-from .links import QUANTITY_MAX, is_live, link_url
+from .links import QUANTITY_MAX, link_url, why_not_live
 from .models import LINK_TARGETS, POST_STATUSES, Post, TrackedLink
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -332,7 +332,11 @@ class LinkSchema(Strict):
         metadata={"description": "After this time the link answers 404. Must be in the future."},
     )
     live = fields.Method(
-        "_live", metadata={"description": "Active and not expired: the link redirects."}
+        "_live",
+        metadata={
+            "description": "Whether a click redirects now: active, not expired, and its "
+            "post published or its product active."
+        },
     )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -341,7 +345,7 @@ class LinkSchema(Strict):
         return link_url(link)
 
     def _live(self, link: TrackedLink) -> bool:
-        return is_live(link)
+        return why_not_live(link) is None
 
 
 class LinkUpdateSchema(LinkSchema):

@@ -27,7 +27,7 @@ from ..catalog.models import Product, Variant
 from ..db import utcnow
 from ..tracking import linkcache
 from .channels import CHANNELS
-from .links import is_live, link_url, unused_code
+from .links import link_url, unused_code, why_not_live
 from .models import Post, PostTag, TrackedLink
 from .schemas import ID_MAX, SLUG_MAX
 
@@ -457,10 +457,9 @@ def absolute(url: str) -> str:
 
 def share(link: TrackedLink, text: str | None = None) -> dict[str, Any]:
     """The link's tracked URL and its channel's share-intent URL, with text and image."""
-    if not is_live(link):
-        raise SocialError(
-            409, "The link is inactive or expired: it would answer 404. Activate it first."
-        )
+    reason = why_not_live(link)
+    if reason is not None:
+        raise SocialError(409, f"A click on the link would answer 404 now: {reason}.")
     image = ""
     default_text = current_app.config["SHOPPABLE_SHOP_NAME"]
     product = link.product
