@@ -469,6 +469,9 @@ def test_unknown_product_is_404(api: ApiClient) -> None:
     for path in ("/products/999", "/products/999/variants", "/variants/999"):
         body = assert_error(api.get(path), 404)
         assert "999" in body["message"]
+    # Beyond the id column's range (PostgreSQL would refuse the comparison): still a 404.
+    for path in (f"/products/{2**40}", f"/variants/{2**40}", f"/products/{2**40}/variants"):
+        assert_error(api.get(path), 404)
     assert_error(api.patch("/products/999", json={"title": "x"}), 404)
     assert_error(api.delete("/products/999"), 404)
     assert_error(api.post("/products/999/variants", json=_variant()), 404)

@@ -48,15 +48,20 @@ class CatalogError(Exception):
 # --- reading -------------------------------------------------------------------------
 
 
+#: Ids are 32-bit integer columns; a larger id in a URL is simply not found (PostgreSQL
+#: would refuse to compare it).
+_MAX_ID = 2**31 - 1
+
+
 def get_product(session: Session, product_id: int) -> Product:
-    product = session.get(Product, product_id)
+    product = session.get(Product, product_id) if 0 < product_id <= _MAX_ID else None
     if product is None:
         raise CatalogError(404, f"No product with id {product_id}.")
     return product
 
 
 def get_variant(session: Session, variant_id: int) -> Variant:
-    variant = session.get(Variant, variant_id)
+    variant = session.get(Variant, variant_id) if 0 < variant_id <= _MAX_ID else None
     if variant is None:
         raise CatalogError(404, f"No variant with id {variant_id}.")
     return variant
