@@ -17,13 +17,14 @@ and the stock it holds are written, or rolled back, together.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from ..catalog.models import Variant
 
-_VARIANT = Variant.__table__
+_VARIANT = cast(Table, Variant.__table__)
 
 
 @dataclass(frozen=True)

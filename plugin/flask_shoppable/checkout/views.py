@@ -47,7 +47,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import db
 from ..db import utcnow
 from ..money import to_decimal_string
-from ..payments.base import PaymentError, ProviderSession
+from ..payments.base import PaymentError, PaymentProvider, ProviderSession
 from ..social.models import Post
 from ..tracking import tokens, visitor
 from ..tracking.models import CLICK_ID_PARAMS, new_id
@@ -132,8 +132,10 @@ def is_cross_site() -> bool:
 
 
 def _post_url(slug: str, token: str = "") -> str:
-    args = {"st": token} if token and tokens.verify(token) is not None else {}
-    return url_for("shoppable_pages.post", slug=slug, **args)
+    """The post page, with the token carried when it is a valid one."""
+    if token and tokens.verify(token) is not None:
+        return url_for("shoppable_pages.post", slug=slug, st=token)
+    return url_for("shoppable_pages.post", slug=slug)
 
 
 def _back_url(post_slug: str = "", token: str = "") -> str:
@@ -418,7 +420,7 @@ def _open_provider_session(
 ) -> ProviderSession:
     """Create the provider's session; on any failure give the stock back first."""
     config = current_app.config
-    provider = current_app.extensions["shoppable"].payments
+    provider: PaymentProvider = current_app.extensions["shoppable"].payments
     success_url = absolute_url("shoppable_checkout.success") + "?session_id={CHECKOUT_SESSION_ID}"
     cancel_url = provider_request.with_query(
         absolute_url("shoppable_checkout.cancel"), {"post": post_slug, "st": token}
