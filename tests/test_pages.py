@@ -232,6 +232,18 @@ def test_a_single_product_post_is_preselected(client: FlaskClient, session: Sess
     assert page.find("input", name="st") == []
 
 
+def test_quantity_picker_follows_the_checkout_limit(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    """The page offers no more than the checkout accepts (SHOPPABLE_MAX_LINE_QUANTITY)."""
+    product = make_product(session, "only-one")
+    make_post(session, "solo", tags=[(product, 50, 50)])
+    session.commit()
+    _, page = get_page(client, "/shop/p/solo")
+    (quantity,) = page.find("input", type="number")
+    assert quantity["max"] == str(app.config["SHOPPABLE_MAX_LINE_QUANTITY"])
+
+
 @pytest.mark.parametrize("status", ["draft", "archived"])
 def test_unpublished_and_unknown_posts_are_404(
     client: FlaskClient, session: Session, status: str

@@ -43,8 +43,6 @@ ASSETS = {
 }
 #: A token from the tracked redirect: URL-safe characters, bounded. Anything else is dropped.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,256}$")
-#: Quantity a shopper may pick for one line (the checkout checks stock again).
-MAX_QUANTITY = 99
 #: Below this many units, the page says "Only N left".
 LOW_STOCK = 5
 #: Posts shown on a product page ("As seen in").
@@ -186,10 +184,10 @@ def _variant_view(variant: Variant) -> VariantView:
     on_sale = (
         variant.compare_at_amount is not None and variant.compare_at_amount > variant.price_amount
     )
-    if variant.stock is None:
-        max_quantity = MAX_QUANTITY
-    else:
-        max_quantity = max(0, min(variant.stock, MAX_QUANTITY))
+    # The checkout's own bound (SHOPPABLE_MAX_LINE_QUANTITY) and the stock; the checkout
+    # checks both again.
+    limit = current_app.config["SHOPPABLE_MAX_LINE_QUANTITY"]
+    max_quantity = limit if variant.stock is None else max(0, min(variant.stock, limit))
     return VariantView(
         id=variant.id,
         title=variant.title,
