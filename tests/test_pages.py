@@ -236,12 +236,14 @@ def test_quantity_picker_follows_the_checkout_limit(
     app: Flask, client: FlaskClient, session: Session
 ) -> None:
     """The page offers no more than the checkout accepts (SHOPPABLE_MAX_LINE_QUANTITY)."""
-    product = make_product(session, "only-one")
-    make_post(session, "solo", tags=[(product, 50, 50)])
+    unlimited = make_product(session, "unlimited", variants=[{"stock": None}])
+    plenty = make_product(session, "plenty", variants=[{"stock": 1000}])
+    few = make_product(session, "few", variants=[{"stock": 3}])
+    make_post(session, "look", tags=[(unlimited, 10, 10), (plenty, 50, 50), (few, 90, 90)])
     session.commit()
-    _, page = get_page(client, "/shop/p/solo")
-    (quantity,) = page.find("input", type="number")
-    assert quantity["max"] == str(app.config["SHOPPABLE_MAX_LINE_QUANTITY"])
+    _, page = get_page(client, "/shop/p/look")
+    limit = str(app.config["SHOPPABLE_MAX_LINE_QUANTITY"])
+    assert [q["max"] for q in page.find("input", type="number")] == [limit, limit, "3"]
 
 
 @pytest.mark.parametrize("status", ["draft", "archived"])
