@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -613,37 +614,60 @@ def test_expiry_applies_to_a_cached_link(
 # --- recording failures ---------------------------------------------------------------
 
 
-def _broken_recorder(app: Flask, mode: str) -> Recorder:
-    dead = db.make_engine("postgresql://postgres@127.0.0.1:1/nowhere", {"pool_pre_ping": False})
-    config = {**app.config, "SHOPPABLE_CLICK_WRITE_MODE": mode}
-    return Recorder(config, sessionmaker(bind=dead))
+DEAD_URL = "postgresql://postgres@127.0.0.1:1/nowhere"
+
+
+@pytest.fixture
+def database_down(app: Flask) -> Iterator[Callable[[str], Recorder]]:
+    """Swap in a recorder whose database is unreachable (the real one comes back after)."""
+    state = app.extensions["shoppable"]
+    good = state.recorder
+    made: list[Recorder] = []
+
+    def down(mode: str) -> Recorder:
+        dead = db.make_engine(DEAD_URL, {"pool_pre_ping": False})
+        config = {**app.config, "SHOPPABLE_CLICK_WRITE_MODE": mode}
+        broken = Recorder(config, sessionmaker(bind=dead))
+        made.append(broken)
+        state.recorder = broken
+        return broken
+
+    yield down
+    state.recorder = good
+    for broken in made:
+        broken.close(timeout=0.5)
 
 
 def test_durable_recording_failure_still_redirects(
-    app: Flask, client: FlaskClient, shop: Shop, caplog: pytest.LogCaptureFixture
+    app: Flask,
+    client: FlaskClient,
+    shop: Shop,
+    caplog: pytest.LogCaptureFixture,
+    database_down: Callable[[str], Recorder],
 ) -> None:
-    state = app.extensions["shoppable"]
-    good = state.recorder
-    state.recorder = _broken_recorder(app, "durable")
-    try:
-        with caplog.at_level(logging.ERROR, logger="flask_shoppable.tracking"):
-            response = click(client, "PostLink01")
-    finally:
-        state.recorder = good
+    assert click(client, "PostLink01").status_code == 302  # the link is cached now
+    assert len(interactions(app)) == 1
+    database_down("durable")
+    with caplog.at_level(logging.ERROR, logger="flask_shoppable.tracking"):
+        response = click(client, "PostLink01")
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/shop/p/summer-look"
     assert "st" not in query(response)  # no token for a click that was not written
     assert any("recording a click" in r.getMessage() for r in caplog.records)
-    assert interactions(app) == []
+    assert len(interactions(app)) == 1  # the first click only
 
 
 def test_buffered_recording_failure_keeps_the_click(
-    app: Flask, client: FlaskClient, shop: Shop, caplog: pytest.LogCaptureFixture
+    app: Flask,
+    client: FlaskClient,
+    shop: Shop,
+    caplog: pytest.LogCaptureFixture,
+    database_down: Callable[[str], Recorder],
 ) -> None:
-    state = app.extensions["shoppable"]
-    broken = _broken_recorder(app, "buffered")
-    good_engine = state.recorder.engine
-    state.recorder = broken
+    assert click(client, "PostLink01").status_code == 302  # the link is cached now
+    assert len(interactions(app)) == 1
+    good_engine = app.extensions["shoppable"].engine
+    broken = database_down("buffered")
     with caplog.at_level(logging.ERROR, logger="flask_shoppable.tracking"):
         response = click(client, "PostLink01")
         assert response.status_code == 302
@@ -653,14 +677,46 @@ def test_buffered_recording_failure_keeps_the_click(
     # The database is back: the click kept is written.
     broken.engine = good_engine
     assert broken.flush()
-    broken.close()
-    [row] = interactions(app)
+    rows = interactions(app)
+    assert len(rows) == 2
+    st = query(response)["st"][0]
     assert (
-        tokens.verify(
-            query(response)["st"][0], secret=app.config["SHOPPABLE_SECRET_KEY"], max_age_days=7
-        )
-        == row.id
+        tokens.verify(st, secret=app.config["SHOPPABLE_SECRET_KEY"], max_age_days=7) == rows[1].id
     )
+
+
+def test_database_down_and_link_not_cached_is_503(
+    app: Flask,
+    client: FlaskClient,
+    shop: Shop,
+    caplog: pytest.LogCaptureFixture,
+    database_down: Callable[[str], Recorder],
+) -> None:
+    database_down("buffered")
+    with caplog.at_level(logging.ERROR, logger="flask_shoppable.tracking"):
+        response = click(client, "PostLink01")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert response.mimetype == "text/html"
+    assert "Location" not in response.headers
+    assert any("looking up link" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stale_link_is_served_while_the_database_is_down(
+    app: Flask,
+    client: FlaskClient,
+    shop: Shop,
+    database_down: Callable[[str], Recorder],
+) -> None:
+    now = [1000.0]
+    cache = linkcache.cache_for(app)
+    cache._clock = lambda: now[0]
+    assert click(client, "PostLink01").status_code == 302
+    now[0] += cache.ttl + 1  # expired in the cache: it would be read again
+    database_down("buffered")
+    response = click(client, "PostLink01")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/shop/p/summer-look"
 
 
 class TestDurableMode:

@@ -12,6 +12,9 @@ looked up for ``SHOPPABLE_LINK_CACHE_SECONDS`` (30 s by default):
   flood of one bad code costs one query per few seconds, while a link created in
   another process becomes reachable soon; a string that cannot be a code is refused
   before any lookup.
+* While the database cannot be reached, a link whose entry has expired is still served
+  from it (and looked up again on the next click), so a short outage does not break
+  links that worked a moment before; a link never cached gets a 503.
 * The cache is bounded (:data:`MAX_ENTRIES` links, :data:`MAX_UNKNOWN` unknown codes;
   the oldest entry goes first), so random codes cannot grow a process's memory.
 
@@ -23,22 +26,28 @@ the same lookup through the ORM.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, or_, select
 
 from ..catalog.models import Product, Variant
 from ..db import utcnow
+from ..social.links import target_path
 from ..social.models import Post, TrackedLink
+from .direct import DirectConnection
 
 if TYPE_CHECKING:
     from ..social.models import TrackedLink as TrackedLinkType
+
+log = logging.getLogger("flask_shoppable.tracking")
 
 #: Links kept per process (a few hundred bytes each).
 MAX_ENTRIES = 20_000
@@ -46,44 +55,55 @@ MAX_ENTRIES = 20_000
 MAX_UNKNOWN = 4_096
 #: How long an unknown code is remembered (seconds), at most the link TTL.
 NEGATIVE_SECONDS = 5.0
+#: The bulk refresh runs when this fraction of the TTL has passed since the last one,
+#: so the links it loaded are renewed before they expire and hot links never miss.
+BULK_REFRESH = 0.8
 
 _EXTRA_KEY = "link_cache"
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 _L = TrackedLink.__table__
 _P = Post.__table__
 _PR = Product.__table__
 _V = Variant.__table__
 
-LOOKUP = (
-    select(
-        _L.c.id,
-        _L.c.code,
-        _L.c.channel,
-        _L.c.utm_source,
-        _L.c.utm_medium,
-        _L.c.utm_campaign,
-        _L.c.utm_content,
-        _L.c.utm_term,
-        _L.c.partner,
-        _L.c.target,
-        _L.c.post_id,
-        _L.c.product_id,
-        _L.c.variant_id,
-        _L.c.quantity,
-        _L.c.active,
-        _L.c.expires_at,
-        _P.c.slug.label("post_slug"),
-        _P.c.status.label("post_status"),
-        _PR.c.handle.label("product_handle"),
-        _PR.c.active.label("product_active"),
-        _V.c.product_id.label("variant_product_id"),
+_COLUMNS = select(
+    _L.c.id,
+    _L.c.code,
+    _L.c.channel,
+    _L.c.utm_source,
+    _L.c.utm_medium,
+    _L.c.utm_campaign,
+    _L.c.utm_content,
+    _L.c.utm_term,
+    _L.c.partner,
+    _L.c.target,
+    _L.c.post_id,
+    _L.c.product_id,
+    _L.c.variant_id,
+    _L.c.quantity,
+    _L.c.active,
+    _L.c.expires_at,
+    _P.c.slug.label("post_slug"),
+    _P.c.status.label("post_status"),
+    _PR.c.handle.label("product_handle"),
+    _PR.c.active.label("product_active"),
+    _V.c.product_id.label("variant_product_id"),
+).select_from(
+    _L.outerjoin(_P, _P.c.id == _L.c.post_id)
+    .outerjoin(_PR, _PR.c.id == _L.c.product_id)
+    .outerjoin(_V, _V.c.id == _L.c.variant_id)
+)
+#: One link by code: the miss path.
+LOOKUP = _COLUMNS.where(_L.c.code == bindparam("code"))
+#: The newest live links, at most ``limit``: the bulk refresh.
+LOOKUP_LIVE = (
+    _COLUMNS.where(
+        _L.c.active.is_(True),
+        or_(_L.c.expires_at.is_(None), _L.c.expires_at > bindparam("now")),
     )
-    .select_from(
-        _L.outerjoin(_P, _P.c.id == _L.c.post_id)
-        .outerjoin(_PR, _PR.c.id == _L.c.product_id)
-        .outerjoin(_V, _V.c.id == _L.c.variant_id)
-    )
-    .where(_L.c.code == bindparam("code"))
+    .order_by(_L.c.id.desc())
+    .limit(bindparam("limit"))
 )
 
 
@@ -114,6 +134,10 @@ class LinkInfo:
     product_active: bool | None
     #: Where the redirect goes (from :func:`flask_shoppable.social.links.target_path`).
     path: str
+    #: ``path`` with the link's own utm_* appended (see the redirect view for why).
+    location: str
+    #: ``location`` ready for the token: ends in ``st=``.
+    location_st: str
 
     def live(self, now: datetime | None = None) -> bool:
         """Whether a click on it redirects: active, unexpired, its target shown."""
@@ -150,43 +174,82 @@ class _LinkView:
     quantity: int | None
 
 
-def _info_from_row(row: Any) -> LinkInfo | None:
-    from ..social.links import target_path
-
-    view = _LinkView(
-        code=row.code,
-        target=row.target,
-        post=_PostView(row.post_slug) if row.post_slug is not None else None,
-        product=_ProductView(row.product_handle) if row.product_handle is not None else None,
-        variant_id=row.variant_id,
-        quantity=row.quantity,
-    )
-    try:
-        path = target_path(cast("TrackedLinkType", view))
-    except LookupError:
-        return None
+def _info_from_row(row: Any, memo: dict[Any, str] | None = None) -> LinkInfo | None:
+    """The LinkInfo of a row of LOOKUP; ``memo`` shares paths and UTM queries in a bulk
+    load (many links lead to the same post with the same labels)."""
+    (
+        link_id,
+        code,
+        channel,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        partner,
+        target,
+        post_id,
+        product_id,
+        variant_id,
+        quantity,
+        active,
+        expires_at,
+        post_slug,
+        post_status,
+        product_handle,
+        product_active,
+        variant_product_id,
+    ) = row
+    memo = {} if memo is None else memo
+    path_key = (target, post_slug, product_handle, variant_id, quantity)
+    path = memo.get(path_key)
+    if path is None:
+        view = _LinkView(
+            code=code,
+            target=target,
+            post=_PostView(post_slug) if post_slug is not None else None,
+            product=_ProductView(product_handle) if product_handle is not None else None,
+            variant_id=variant_id,
+            quantity=quantity,
+        )
+        try:
+            path = target_path(cast("TrackedLinkType", view))
+        except LookupError:
+            return None
+        memo[path_key] = path
+    utm_values = (utm_source, utm_medium, utm_campaign, utm_content, utm_term)
+    utm_key = (path, *utm_values)
+    location = memo.get(utm_key)
+    if location is None:
+        utm = [(f, value) for f, value in zip(UTM_FIELDS, utm_values, strict=True) if value]
+        location = path
+        if utm:
+            location += ("&" if "?" in path else "?") + urlencode(utm, quote_via=quote)
+        memo[utm_key] = location
     return LinkInfo(
-        id=row.id,
-        code=row.code,
-        channel=row.channel,
-        utm_source=row.utm_source or "",
-        utm_medium=row.utm_medium or "",
-        utm_campaign=row.utm_campaign or "",
-        utm_content=row.utm_content or "",
-        utm_term=row.utm_term or "",
-        partner=row.partner or "",
-        target=row.target,
-        post_id=row.post_id,
-        product_id=row.product_id if row.product_id is not None else row.variant_product_id,
-        variant_id=row.variant_id,
-        quantity=row.quantity,
-        active=bool(row.active),
-        expires_at=_aware(row.expires_at),
-        post_slug=row.post_slug,
-        post_status=row.post_status,
-        product_handle=row.product_handle,
-        product_active=None if row.product_active is None else bool(row.product_active),
+        id=link_id,
+        code=code,
+        channel=channel,
+        utm_source=utm_source or "",
+        utm_medium=utm_medium or "",
+        utm_campaign=utm_campaign or "",
+        utm_content=utm_content or "",
+        utm_term=utm_term or "",
+        partner=partner or "",
+        target=target,
+        post_id=post_id,
+        product_id=product_id if product_id is not None else variant_product_id,
+        variant_id=variant_id,
+        quantity=quantity,
+        active=bool(active),
+        expires_at=_aware(expires_at),
+        post_slug=post_slug,
+        post_status=post_status,
+        product_handle=product_handle,
+        product_active=None if product_active is None else bool(product_active),
         path=path,
+        location=location,
+        location_st=location + ("&" if "?" in location else "?") + "st=",
     )
 
 
@@ -199,11 +262,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def load(engine: Engine, code: str) -> LinkInfo | None:
+def load(connection: DirectConnection, code: str) -> LinkInfo | None:
     """Read one link from the database (the cache's miss path; needs a request context)."""
-    with engine.connect() as connection:
-        row = connection.execute(LOOKUP, {"code": code}).first()
+    row = connection.execute(LOOKUP, {"code": code}).first()
     return None if row is None else _info_from_row(row)
+
+
+def load_live(connection: DirectConnection, limit: int) -> list[LinkInfo]:
+    """Read the newest ``limit`` live links (the bulk refresh; needs a request context)."""
+    rows = connection.execute(LOOKUP_LIVE, {"now": utcnow(), "limit": limit})
+    memo: dict[Any, str] = {}
+    return [info for row in rows if (info := _info_from_row(row, memo)) is not None]
 
 
 class LinkCache:
@@ -226,12 +295,26 @@ class LinkCache:
         self._lock = threading.Lock()
         self._links: dict[str, tuple[float, LinkInfo]] = {}
         self._unknown: dict[str, float] = {}
+        #: When the next bulk refresh is due (0: on first use).
+        self._next_bulk = 0.0
         self.hits = 0
         self.misses = 0
+        self.bulk_loads = 0
 
-    def get(self, code: str, loader: Any) -> LinkInfo | None:
-        """The link for ``code``, from memory when fresh, else from ``loader(code)``."""
+    def get(
+        self,
+        code: str,
+        loader: Callable[[str], LinkInfo | None],
+        bulk_loader: Callable[[int], list[LinkInfo]] | None = None,
+    ) -> LinkInfo | None:
+        """The link for ``code``, from memory when fresh, else from ``loader(code)``.
+
+        With ``bulk_loader``, the newest live links are (re)loaded all at once on first
+        use and every :data:`BULK_REFRESH` of the TTL, before their entries expire.
+        """
         now = self._clock()
+        if bulk_loader is not None and now >= self._next_bulk:
+            self.refresh(bulk_loader)
         entry = self._links.get(code)
         if entry is not None and entry[0] > now:
             self.hits += 1
@@ -241,9 +324,37 @@ class LinkCache:
             self.hits += 1
             return None
         self.misses += 1
-        info: LinkInfo | None = loader(code)
+        try:
+            info: LinkInfo | None = loader(code)
+        except Exception:
+            if entry is None:
+                raise
+            # The database is unreachable: a link known a moment ago beats an error page.
+            # The stale entry is kept as is, so the next click tries the database again.
+            log.warning("link %s served from a stale cache entry: lookup failed", code)
+            return entry[1]
         self.put(code, info)
         return info
+
+    def refresh(self, bulk_loader: Callable[[int], list[LinkInfo]]) -> None:
+        """Load the newest live links in one query, each fresh for another TTL."""
+        started = self._clock()
+        # Set first: a failing database is not asked again on every click.
+        self._next_bulk = started + min(self.ttl * BULK_REFRESH, NEGATIVE_SECONDS * 2)
+        try:
+            infos = bulk_loader(self.max_entries)
+        except Exception:
+            log.warning("bulk refresh of the link cache failed", exc_info=True)
+            return
+        fresh_until = started + self.ttl
+        with self._lock:
+            for info in infos:
+                self._links.pop(info.code, None)
+                self._unknown.pop(info.code, None)
+                self._links[info.code] = (fresh_until, info)
+            _trim(self._links, self.max_entries)
+        self._next_bulk = started + self.ttl * BULK_REFRESH
+        self.bulk_loads += 1
 
     def put(self, code: str, info: LinkInfo | None) -> None:
         now = self._clock()
@@ -289,8 +400,10 @@ def cache_for(app: Flask) -> LinkCache:
 def lookup(code: str) -> LinkInfo | None:
     """The current app's link for ``code`` (live or not), or None if there is none."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    engine = app.extensions["shoppable"].engine
-    return cache_for(app).get(code, lambda c: load(engine, c))
+    connection = app.extensions["shoppable"].recorder.direct
+    return cache_for(app).get(
+        code, lambda c: load(connection, c), lambda limit: load_live(connection, limit)
+    )
 
 
 def invalidate(code: str | None = None, app: Flask | None = None) -> None:

@@ -9,7 +9,6 @@ to it by that id without a foreign key that a buffered click could not yet satis
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import datetime
@@ -19,6 +18,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
+from .randomness import token_bytes
 
 INTERACTION_KINDS = ("impression", "click", "comment", "checkout_started")
 #: Ad click ids taken from the query string of a tracked link.
@@ -28,7 +28,7 @@ CLICK_ID_PARAMS = ("fbclid", "gclid", "ttclid", "li_fat_id", "epik", "twclid")
 def new_id() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): 48-bit millisecond time, then randomness; sorts by time."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(token_bytes(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant

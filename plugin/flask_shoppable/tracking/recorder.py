@@ -60,6 +60,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .direct import DirectConnection
 from .models import INTERACTION_KINDS, Interaction
 
 log = logging.getLogger("flask_shoppable.tracking")
@@ -103,14 +104,17 @@ def normalize(row: dict[str, Any]) -> dict[str, Any]:
     Raises ValueError for an unknown column or kind: a programming error, reported to
     the caller at once rather than by a background thread later.
     """
-    unknown = row.keys() - _COLUMNS
-    if unknown:
-        raise ValueError(f"not Interaction columns: {sorted(unknown)}")
     if row.get("kind") not in INTERACTION_KINDS:
         raise ValueError(f"kind must be one of {INTERACTION_KINDS}, got {row.get('kind')!r}")
-    full = {name: row[name] if name in row else make() for name, make in _DEFAULTS.items()}
-    if full["id"] is None:
-        full["id"] = _DEFAULTS["id"]()
+    if row.keys() == _COLUMNS and row["id"] is not None:
+        full = dict(row)  # the redirect's rows come complete
+    else:
+        unknown = row.keys() - _COLUMNS
+        if unknown:
+            raise ValueError(f"not Interaction columns: {sorted(unknown)}")
+        full = {name: row[name] if name in row else make() for name, make in _DEFAULTS.items()}
+        if full["id"] is None:
+            full["id"] = _DEFAULTS["id"]()
     for name, value in full.items():
         # PostgreSQL refuses NUL in text; one such value would refuse its whole batch.
         if isinstance(value, str) and "\x00" in value:
@@ -129,10 +133,24 @@ class Recorder:
         engine = session_factory.kw["bind"]
         if not isinstance(engine, Engine):
             raise TypeError("the session factory must be bound to an Engine")
-        self.engine: Engine = engine
+        self.engine = engine
         self.dropped = 0
         self._reset_process_state()
         _recorders.add(self)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        previous: DirectConnection | None = getattr(self, "direct", None)
+        if previous is not None:
+            previous.close()
+        self._engine = engine
+        #: The held autocommit connection of the redirect's own statements: durable
+        #: inserts here, and the link cache's lookups (see :mod:`.direct`).
+        self.direct = DirectConnection(engine)
 
     def _reset_process_state(self) -> None:
         self._pid = os.getpid()
@@ -171,9 +189,13 @@ class Recorder:
         """Write ``row`` (durable) or queue it (buffered). See the module's docstring."""
         full = normalize(row)
         self._check_process()
-        if not self.buffered or self._closed:
-            # After close() (interpreter exit) there is no thread left: write directly.
+        if self._closed:
+            # After close() (interpreter exit) there is no thread left: write at once.
             self._insert(self.engine, [full])
+            return
+        if not self.buffered:
+            # One autocommit INSERT on the held connection: committed when it returns.
+            self.direct.execute(_INSERT, full)
             return
         with self._wake:
             self._pending.append(full)
@@ -224,6 +246,7 @@ class Recorder:
             self._write_pending()
         if self._pending:
             log.error("%d clicks could not be written before shutdown", len(self._pending))
+        self.direct.close()
 
     # -- the background writer -------------------------------------------------------
 

@@ -44,7 +44,7 @@ def derive_key(secret: bytes, purpose: str) -> bytes:
 
 
 def _mac(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+    return hmac.digest(key, body, "sha256")[:_MAC_BYTES]
 
 
 def _secret() -> bytes:

@@ -27,11 +27,9 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask import url_for as _url_for
-from werkzeug.utils import redirect
 
 from ..db import utcnow
 from . import linkcache, tokens, visitor
@@ -44,7 +42,6 @@ log = logging.getLogger("flask_shoppable.tracking")
 bp = Blueprint("shoppable_tracking", __name__)
 bp.after_app_request(visitor.set_cookie)
 
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 #: Width of the utm_* columns.
 UTM_MAX = 200
 #: Longest ad click id kept (fbclid and gclid run to about 100 characters).
@@ -65,10 +62,9 @@ def clean(value: str | None, limit: int) -> str:
     return _CONTROL.sub(" ", value).strip()[:limit].strip()
 
 
-def is_prefetch() -> bool:
+def is_prefetch(environ: dict[str, Any]) -> bool:
     """A speculative load (prefetch, prerender) no person has seen yet."""
-    purpose = request.headers.get("Sec-Purpose") or request.headers.get("Purpose") or ""
-    purpose = purpose.lower()
+    purpose = (environ.get("HTTP_SEC_PURPOSE") or environ.get("HTTP_PURPOSE") or "").lower()
     return "prefetch" in purpose or "prerender" in purpose
 
 
@@ -77,34 +73,62 @@ def not_found() -> tuple[str, int]:
     return render_template("shoppable/link_not_found.html", storefront_url=storefront), 404
 
 
+def unavailable() -> tuple[str, int, dict[str, str]]:
+    """The database cannot be reached and the link is not cached: try again shortly."""
+    storefront = _url_for("shoppable_pages.storefront")
+    page = render_template(
+        "shoppable/link_not_found.html", storefront_url=storefront, unavailable=True
+    )
+    return page, 503, {"Retry-After": "30", "Cache-Control": "no-store"}
+
+
 @bp.route("/s/<code>", methods=["GET"])
 def follow(code: str) -> Any:
+    # The hot path of the plugin: headers are read from the WSGI environ and the
+    # response is built by hand, each a few microseconds cheaper than the usual way.
     if not _CODE_RE.fullmatch(code):
         return not_found()
-    link = linkcache.lookup(code)
+    try:
+        link = linkcache.lookup(code)
+    except Exception:
+        log.exception("looking up link %s failed", code)
+        return unavailable()
     if link is None or not link.live():
         return not_found()
-    user_agent = request.headers.get("User-Agent", "")
+    environ = request.environ
+    user_agent: str = environ.get("HTTP_USER_AGENT", "")
     if is_bot(user_agent):
         return preview(link)
-    if request.method != "GET" or is_prefetch():
-        return _redirect(link, None)
+    if request.method != "GET" or is_prefetch(environ):
+        return _redirect(link.location)
     interaction_id = new_id()
     try:
         row = click_row(link, interaction_id, user_agent)
         current_app.extensions["shoppable"].recorder.record(row)
     except Exception:
         log.exception("recording a click on link %s failed; redirecting anyway", link.code)
-        return _redirect(link, None)
-    return _redirect(link, interaction_id)
+        return _redirect(link.location)
+    return _redirect(link.location_st + tokens.sign(interaction_id))
 
 
 def click_row(link: linkcache.LinkInfo, interaction_id: Any, user_agent: str) -> dict[str, Any]:
-    """The Interaction row of a click on ``link`` by the current request."""
-    args = request.args
+    """The Interaction row (every column) of a click on ``link`` by the current request."""
+    # First value of each query parameter, as a plain dict (MultiDict.get raises and
+    # catches an exception for every missing key).
+    args = dict(request.args.items())
     visitor_id = visitor.current_visitor()
     tracked = visitor_id is not None
-    row: dict[str, Any] = {
+    if tracked:
+        address_hash = ip_hash(request.remote_addr, current_app.config["SHOPPABLE_SECRET_KEY"])
+        click_ids = {
+            name: value
+            for name in CLICK_ID_PARAMS
+            if name in args and (value := clean(args[name], CLICK_ID_MAX))
+        }
+    else:
+        address_hash = ""
+        click_ids = {}
+    return {
         "id": interaction_id,
         "kind": "click",
         "occurred_at": utcnow(),
@@ -113,42 +137,31 @@ def click_row(link: linkcache.LinkInfo, interaction_id: Any, user_agent: str) ->
         "post_id": link.post_id,
         "product_id": link.product_id,
         "channel": link.channel,
+        "utm_source": _utm(args, "utm_source", link.utm_source),
+        "utm_medium": _utm(args, "utm_medium", link.utm_medium),
+        "utm_campaign": _utm(args, "utm_campaign", link.utm_campaign),
+        "utm_content": _utm(args, "utm_content", link.utm_content),
+        "utm_term": _utm(args, "utm_term", link.utm_term),
         "partner": link.partner,
-        "referrer": clean(request.headers.get("Referer"), REFERRER_MAX),
+        "click_ids": click_ids,
+        "referrer": clean(request.environ.get("HTTP_REFERER"), REFERRER_MAX),
+        "ip_hash": address_hash,
         "ua_class": ua_class(user_agent),
+        "origin_id": None,
         "detail": {},
     }
-    for field in UTM_FIELDS:
-        row[field] = clean(args.get(field), UTM_MAX) or getattr(link, field)
-    if tracked:
-        row["ip_hash"] = ip_hash(request.remote_addr, current_app.config["SHOPPABLE_SECRET_KEY"])
-        row["click_ids"] = {
-            name: value
-            for name in CLICK_ID_PARAMS
-            if (value := clean(args.get(name), CLICK_ID_MAX))
-        }
-    else:
-        row["ip_hash"] = ""
-        row["click_ids"] = {}
-    return row
 
 
-def target_url(link: linkcache.LinkInfo, interaction_id: Any) -> str:
-    """The link's target path with its UTM labels and the click's token appended."""
-    params = [(field, value) for field in UTM_FIELDS if (value := getattr(link, field))]
-    if interaction_id is not None:
-        params.append(("st", tokens.sign(interaction_id)))
-    if not params:
-        return link.path
-    separator = "&" if "?" in link.path else "?"
-    return f"{link.path}{separator}{urlencode(params, quote_via=quote)}"
+def _utm(args: dict[str, str], name: str, default: str) -> str:
+    """The request's value of ``name`` when it has one, else the link's."""
+    value = args.get(name)
+    return (clean(value, UTM_MAX) or default) if value else default
 
 
-def _redirect(link: linkcache.LinkInfo, interaction_id: Any) -> Response:
-    response = redirect(target_url(link, interaction_id), 302)
-    # Each click is its own: no cache (browser, CDN) may replay this answer.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _redirect(location: str) -> Response:
+    # Each click is its own: no cache (browser, CDN) may replay this answer. No body:
+    # every client follows a 302's Location.
+    return Response(status=302, headers=[("Location", location), ("Cache-Control", "no-store")])
 
 
 def preview(link: linkcache.LinkInfo) -> Response:
