@@ -45,16 +45,28 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('waiting_for', sa.String(length=255), nullable=True),
     sa.Column('next_attempt_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('remote_addr', sa.String(length=45), nullable=False),
     sa.Column('received_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('processed_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status IN ('received', 'processed', 'failed', 'ignored')", name=op.f('ck_shoppable_webhook_event_status')),
+    sa.CheckConstraint("status IN ('received', 'processed', 'failed', 'ignored', 'deferred')", name=op.f('ck_shoppable_webhook_event_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shoppable_webhook_event')),
     sa.UniqueConstraint('provider', 'event_id', name=op.f('uq_shoppable_webhook_event_provider_event_id'))
     )
     with op.batch_alter_table('shoppable_webhook_event', schema=None) as batch_op:
         batch_op.create_index('ix_shoppable_webhook_event_retry', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_shoppable_webhook_event_waiting_for', ['waiting_for'], unique=False)
+
+    op.create_table('shoppable_webhook_rejection',
+    sa.Column('provider', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.String(length=60), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('first_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('provider', 'reason', name=op.f('pk_shoppable_webhook_rejection'))
+    )
 
     op.create_table('shoppable_customer_visitor',
     sa.Column('visitor_id', sa.String(length=32), nullable=False),
@@ -238,6 +250,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('reason', sa.String(length=100), nullable=False),
     sa.Column('client_key', sa.String(length=255), nullable=True),
+    sa.Column('error', sa.String(length=500), nullable=False),
     sa.Column('created_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', flask_shoppable.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('requested', 'pending', 'succeeded', 'failed', 'canceled')", name=op.f('ck_shoppable_refund_status')),
@@ -297,9 +310,11 @@ def downgrade() -> None:
 
     op.drop_table('shoppable_customer_visitor')
     with op.batch_alter_table('shoppable_webhook_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_shoppable_webhook_event_waiting_for')
         batch_op.drop_index('ix_shoppable_webhook_event_retry')
 
     op.drop_table('shoppable_webhook_event')
+    op.drop_table('shoppable_webhook_rejection')
     with op.batch_alter_table('shoppable_customer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_shoppable_customer_email_hash'))
 

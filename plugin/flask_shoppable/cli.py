@@ -97,9 +97,13 @@ def revoke_api_key(key_id: str) -> None:
 def _register_capability_commands() -> None:
     from .catalog.importer import import_products_command
     from .demo import seed_demo_command
+    from .doctor import doctor_command
+    from .worker import worker_command
 
     group.add_command(import_products_command)
     group.add_command(seed_demo_command)
+    group.add_command(worker_command)
+    group.add_command(doctor_command)
 
 
 _register_capability_commands()

@@ -155,6 +155,17 @@ DEFAULTS: dict[str, Setting] = {
     "SHOPPABLE_ALLOW_PROMOTION_CODES": Setting(
         True, "Let shoppers enter a promotion code on the payment page."
     ),
+    "SHOPPABLE_WEBHOOK_MAX_BYTES": Setting(
+        512 * 1024, "Largest webhook body the provider's endpoint accepts (413 above it)."
+    ),
+    "SHOPPABLE_ATTRIBUTION_MODEL": Setting(
+        "last_touch",
+        "Attribution model whose credit the API shows by default: last_touch, first_touch, "
+        "linear, time_decay or position_based (credits of all five are stored).",
+    ),
+    "SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS": Setting(
+        7, "time_decay: a touch's weight halves for every this many days before the purchase."
+    ),
     "SHOPPABLE_API_TITLE": Setting("Flask-Shoppable", "Title of the OpenAPI document."),
     "SHOPPABLE_API_DOCS": Setting(
         True, "Serve the interactive API docs page (Swagger UI, served locally) at /api/docs."
@@ -254,6 +265,7 @@ def load(app: Flask) -> None:
 
     _check_stripe(config)
     _check_checkout(config)
+    _check_orders(config)
 
     for key in (
         "SHOPPABLE_POSTS_PER_PAGE",
@@ -402,3 +414,24 @@ def _check_checkout(config: Any) -> None:
                 {"amount": amount, "name": name.strip(), "free_over": free_over}
             )
     config["SHOPPABLE_SHIPPING_RATES"] = checked
+
+
+def _check_orders(config: Any) -> None:
+    """Webhook body cap and the attribution settings."""
+    from .attribution import MODELS
+
+    _positive_int("SHOPPABLE_WEBHOOK_MAX_BYTES", config["SHOPPABLE_WEBHOOK_MAX_BYTES"])
+    model = config["SHOPPABLE_ATTRIBUTION_MODEL"]
+    if model not in MODELS:
+        raise ConfigError(
+            "SHOPPABLE_ATTRIBUTION_MODEL", f"must be one of {', '.join(MODELS)}, got {model!r}"
+        )
+    half_life = config["SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS"]
+    if (
+        isinstance(half_life, bool)
+        or not isinstance(half_life, int | float)
+        or not 0 < half_life <= 365
+    ):
+        raise ConfigError(
+            "SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS", "must be a number of days in (0, 365]"
+        )

@@ -49,10 +49,11 @@ class Shoppable:
     ``SHOPPABLE_STRIPE_SECRET_KEY``, ``SHOPPABLE_STRIPE_WEBHOOK_SECRET``,
     ``SHOPPABLE_STRIPE_API_BASE``, ``SHOPPABLE_STRIPE_API_VERSION``,
     ``SHOPPABLE_STRIPE_TIMEOUT``, ``SHOPPABLE_STRIPE_MAX_NETWORK_RETRIES``,
-    ``SHOPPABLE_MAX_LINE_QUANTITY``, ``SHOPPABLE_CHECKOUT_TTL_MINUTES``,
-    ``SHOPPABLE_ATTRIBUTION_LOOKBACK_DAYS``, ``SHOPPABLE_SHIPPING_COUNTRIES``,
-    ``SHOPPABLE_SHIPPING_RATES``, ``SHOPPABLE_AUTOMATIC_TAX``,
-    ``SHOPPABLE_ALLOW_PROMOTION_CODES``.
+    ``SHOPPABLE_WEBHOOK_MAX_BYTES``, ``SHOPPABLE_ATTRIBUTION_MODEL``,
+    ``SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS``, ``SHOPPABLE_MAX_LINE_QUANTITY``,
+    ``SHOPPABLE_CHECKOUT_TTL_MINUTES``, ``SHOPPABLE_ATTRIBUTION_LOOKBACK_DAYS``,
+    ``SHOPPABLE_SHIPPING_COUNTRIES``, ``SHOPPABLE_SHIPPING_RATES``,
+    ``SHOPPABLE_AUTOMATIC_TAX``, ``SHOPPABLE_ALLOW_PROMOTION_CODES``.
     A missing or inconsistent one raises :class:`~flask_shoppable.config.ConfigError`
     naming it.
     """
@@ -74,6 +75,9 @@ class Shoppable:
         from .api import base as api_base
         from .catalog.api import blp as catalog_blp
         from .checkout.views import bp as checkout_bp
+        from .orders.api import blp as orders_blp
+        from .orders.api import events_blp
+        from .orders.webhooks import bp as webhooks_bp
         from .payments.stripe import StripeProvider
         from .social.api import blp as social_blp
         from .social.pages import bp as pages_bp
@@ -84,9 +88,9 @@ class Shoppable:
         # own templates/shoppable/... take precedence, as Flask looks in the app first.
         templates = Blueprint("shoppable", __name__, template_folder=templates_folder())
         app.register_blueprint(templates)
-        for blueprint in (pages_bp, tracking_bp, checkout_bp):
+        for blueprint in (pages_bp, tracking_bp, checkout_bp, webhooks_bp):
             app.register_blueprint(blueprint, url_prefix=prefix or None)
-        api = api_base.setup(app, prefix, [catalog_blp, social_blp])
+        api = api_base.setup(app, prefix, [catalog_blp, social_blp, orders_blp, events_blp])
         web.install(app)
 
         session_factory = db.make_session_factory(engine)

@@ -20,6 +20,7 @@ from .orders.models import OrderEvent as OrderEvent
 from .orders.models import OrderLine as OrderLine
 from .orders.models import Refund as Refund
 from .orders.models import WebhookEvent as WebhookEvent
+from .orders.models import WebhookRejection as WebhookRejection
 from .social.models import Post as Post
 from .social.models import PostTag as PostTag
 from .social.models import TrackedLink as TrackedLink

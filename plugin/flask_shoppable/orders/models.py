@@ -34,7 +34,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..db import Base, UTCDateTime, utcnow
 
 ORDER_STATUSES = ("pending", "paid", "payment_failed")
-WEBHOOK_STATUSES = ("received", "processed", "failed", "ignored")
+#: received: stored, not processed yet (or its processing was interrupted); processed;
+#: ignored: not for this shop or of a type it does not handle; failed: processing raised,
+#: retried at next_attempt_at; deferred: waits for an earlier event (a refund before its
+#: order's completion), retried soon.
+WEBHOOK_STATUSES = ("received", "processed", "failed", "ignored", "deferred")
 
 
 class Customer(Base):
@@ -190,6 +194,8 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(String(100), default="")
     #: The merchant client's idempotency key (NULL for refunds made in the provider's dashboard).
     client_key: Mapped[str | None] = mapped_column(String(255))
+    #: Why the provider refused the refund (status failed), as shown to the merchant.
+    error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -233,8 +239,11 @@ class WebhookEvent(Base):
     __tablename__ = "shoppable_webhook_event"
     __table_args__ = (
         UniqueConstraint("provider", "event_id"),
-        CheckConstraint("status IN ('received', 'processed', 'failed', 'ignored')", name="status"),
+        CheckConstraint(
+            "status IN ('received', 'processed', 'failed', 'ignored', 'deferred')", name="status"
+        ),
         Index("ix_shoppable_webhook_event_retry", "status", "next_attempt_at"),
+        Index("ix_shoppable_webhook_event_waiting_for", "waiting_for"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -247,7 +256,28 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: The last failure's message and traceback.
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: Why it was ignored or deferred, in a sentence.
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    #: A deferred event's missing piece (the payment id whose order it waits for).
+    waiting_for: Mapped[str | None] = mapped_column(String(255))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_addr: Mapped[str] = mapped_column(String(45), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookRejection(Base):
+    """Deliveries refused before they were stored, counted per provider and reason.
+
+    A wrong webhook secret shows up here as "signature mismatch" (the most common webhook
+    failure in the field, invisible otherwise: the provider only sees 400s). ``doctor``
+    and ``GET /api/webhooks/rejections`` show these counters.
+    """
+
+    __tablename__ = "shoppable_webhook_rejection"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(60), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

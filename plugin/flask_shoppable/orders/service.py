@@ -1,0 +1,796 @@
+"""Orders: made from checkouts when the provider says so, refunded, disputed.
+
+The webhook handlers (:mod:`.processing`) call :func:`record_session`,
+:func:`expire_session`, :func:`apply_charge_refunds` and :func:`record_dispute` inside
+the event's transaction; none of them commits. Each is idempotent and converges
+whatever the order of delivery:
+
+* an order's status only moves forward: pending → paid, pending → payment_failed;
+* a refund takes the charge's cumulative ``amount_refunded``: the order's refunded
+  amount becomes ``max(current, amount_refunded)``, capped at the total, so
+  duplicates and reordered deliveries end at the same figure;
+* a dispute's status never goes back from a closed one (won, lost) to an open one.
+
+Rows are locked in one order everywhere (checkout, then order, then customer), so two
+events of one purchase processed at once wait for each other instead of deadlocking.
+
+Merchant-side refunds (:func:`request_refund`) ask the provider and record a Refund
+"pending"; the order's refunded amount changes only when ``charge.refunded`` confirms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload, lazyload
+
+from .. import signals
+from ..checkout import service as checkout_service
+from ..checkout.models import Checkout
+from ..db import utcnow
+from ..tracking.models import Interaction
+from . import attribution, eventlog
+from .models import (
+    Customer,
+    CustomerVisitor,
+    Dispute,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Refund,
+)
+
+if TYPE_CHECKING:
+    from ..payments.base import PaymentProvider
+    from .processing import Context
+
+log = logging.getLogger("flask_shoppable.orders")
+
+#: A Checkout Session's payment_status → the order's status.
+SESSION_PAYMENT_STATUS = {"paid": "paid", "no_payment_required": "paid", "unpaid": "pending"}
+#: Provider refund statuses → the Refund row's.
+REFUND_STATUS = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+#: Dispute statuses by how far along they are; a status never replaces a later one.
+DISPUTE_RANK = {
+    "warning_needs_response": 1,
+    "needs_response": 1,
+    "warning_under_review": 2,
+    "under_review": 2,
+    "warning_closed": 3,
+    "won": 3,
+    "lost": 3,
+    "prevented": 3,
+}
+#: Refund rows that count against what may still be refunded.
+OUTSTANDING_REFUND = ("requested", "pending")
+#: A "requested" refund younger than this is taken to be in flight in another request.
+REFUND_IN_FLIGHT = timedelta(seconds=60)
+
+
+class OrderError(Exception):
+    """A merchant request the orders service refuses: ``status`` as HTTP would say it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# -- small helpers ------------------------------------------------------------------
+
+
+def normalize_email(email: str | None) -> str:
+    """Trimmed and lower-cased (the whole address: providers treat it so in practice)."""
+    return (email or "").strip().lower()[:320]
+
+
+def email_hash(email: str) -> str:
+    """SHA-256 hex of the normalised email, for matching without the address."""
+    return hashlib.sha256(normalize_email(email).encode("utf-8")).hexdigest()
+
+
+def _id(value: Any) -> str | None:
+    """A provider reference that may be an id or an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _amount(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _insert(session: Session, table: Any) -> Any:
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def _history(
+    ctx: Context | None, order: Order, kind: str, detail: dict[str, Any], session: Session
+) -> None:
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            kind=kind,
+            detail=detail,
+            provider_event_id=ctx.event_id if ctx else None,
+            at=ctx.now if ctx else utcnow(),
+        )
+    )
+
+
+def _flag(ctx: Context, order: Order, reason: str) -> None:
+    """Record a discrepancy on the order: never ignored, always visible."""
+    log.warning("order %s flagged: %s (event %s)", order.id, reason, ctx.event_id)
+    current = order.flagged_reason or ""
+    if reason not in current:
+        order.flagged_reason = (f"{current}; {reason}" if current else reason)[:500]
+    _history(ctx, order, "flagged", {"reason": reason}, ctx.session)
+
+
+def _lock_order(stmt: Select[tuple[Order]]) -> Select[tuple[Order]]:
+    """Lock the order's row and read it afresh (never a stale copy from the session)."""
+    return (
+        stmt.with_for_update(of=Order)
+        .options(lazyload(Order.lines))
+        .execution_options(populate_existing=True)
+    )
+
+
+# -- checkout sessions ----------------------------------------------------------------
+
+
+def _checkout_of_session(ctx: Context, obj: dict[str, Any]) -> tuple[Checkout, Order | None]:
+    """The checkout a session names, locked, with its order if there is one.
+
+    Raises :class:`~.processing.Ignored` for a session that is not this shop's.
+    """
+    from .processing import Ignored
+
+    metadata = obj.get("metadata") or {}
+    raw = metadata.get("shoppable_checkout_id") if isinstance(metadata, dict) else None
+    if not raw:
+        raise Ignored(
+            f"session {obj.get('id')} carries no shoppable_checkout_id metadata: "
+            "not a Flask-Shoppable checkout"
+        )
+    try:
+        checkout_id = int(raw)
+    except (TypeError, ValueError):
+        raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id") from None
+    if not 0 < checkout_id < 2**31:
+        raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id")
+    row = (
+        ctx.session.execute(
+            select(Checkout, Order)
+            .outerjoin(Order, Order.checkout_id == Checkout.id)
+            .where(Checkout.id == checkout_id)
+            .options(joinedload(Checkout.lines), lazyload(Order.lines))
+            .with_for_update(of=Checkout)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .first()
+    )
+    if row is None:
+        raise Ignored(f"session {obj.get('id')} names checkout {checkout_id}, which is unknown")
+    return row[0], row[1]
+
+
+def _customer(ctx: Context, email: str, name: str) -> int:
+    """The id of the customer with this (normalised) email, created if new."""
+    table = Customer.__table__
+    stmt = (
+        _insert(ctx.session, table)
+        .values(email=email, email_hash=email_hash(email), name=name[:300], created_at=ctx.now)
+        .on_conflict_do_update(index_elements=["email"], set_={"email": email})
+        .returning(table.c.id)
+    )
+    customer_id: int = ctx.session.execute(stmt).scalar_one()
+    return customer_id
+
+
+def link_visitor(session: Session, visitor_id: str, customer_id: int, now: datetime) -> None:
+    """Join a visitor id to a customer (the latest purchase from a browser wins)."""
+    table = CustomerVisitor.__table__
+    stmt = (
+        _insert(session, table)
+        .values(visitor_id=visitor_id, customer_id=customer_id, linked_at=now)
+        .on_conflict_do_update(
+            index_elements=["visitor_id"], set_={"customer_id": customer_id, "linked_at": now}
+        )
+    )
+    session.execute(stmt)
+
+
+def _shipping(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    collected = obj.get("collected_information") or {}
+    details = (collected.get("shipping_details") if isinstance(collected, dict) else None) or (
+        obj.get("shipping_details") or {}
+    )
+    if not isinstance(details, dict):
+        return "", {}
+    address = details.get("address") or {}
+    if not isinstance(address, dict):
+        address = {}
+    keys = ("line1", "line2", "city", "state", "postal_code", "country")
+    clean = {k: str(address[k])[:200] for k in keys if address.get(k)}
+    return str(details.get("name") or "")[:300], clean
+
+
+def _origin_labels(ctx: Context, checkout: Checkout) -> dict[str, Any]:
+    """Channel, post and link of the order: the checkout's, else its origin's row."""
+    labels = {"channel": checkout.channel, "post_id": checkout.post_id, "link_id": checkout.link_id}
+    if checkout.origin_interaction_id is not None and labels["channel"] is None:
+        origin = ctx.session.execute(
+            select(Interaction.channel, Interaction.post_id, Interaction.link_id).where(
+                Interaction.id == checkout.origin_interaction_id
+            )
+        ).first()
+        if origin is not None:
+            labels = {
+                "channel": origin.channel,
+                "post_id": labels["post_id"] or origin.post_id,
+                "link_id": labels["link_id"] or origin.link_id,
+            }
+    return labels
+
+
+def _new_order(
+    ctx: Context, checkout: Checkout, obj: dict[str, Any], status: str
+) -> tuple[Order, int | None]:
+    details = obj.get("customer_details") or {}
+    if not isinstance(details, dict):
+        details = {}
+    email = normalize_email(details.get("email") or obj.get("customer_email") or checkout.email)
+    customer_id = _customer(ctx, email, str(details.get("name") or "")) if email else None
+    if customer_id is not None and checkout.visitor_id:
+        link_visitor(ctx.session, checkout.visitor_id, customer_id, ctx.now)
+    totals = obj.get("total_details") or {}
+    if not isinstance(totals, dict):
+        totals = {}
+    subtotal = _amount(obj.get("amount_subtotal", checkout.subtotal_amount), "amount_subtotal")
+    total = _amount(obj.get("amount_total", subtotal), "amount_total")
+    name, address = _shipping(obj)
+    order = Order(
+        checkout_id=checkout.id,
+        customer_id=customer_id,
+        status=status,
+        currency=str(obj.get("currency") or checkout.currency).upper()[:3],
+        subtotal_amount=subtotal,
+        discount_amount=_amount(totals.get("amount_discount", 0) or 0, "amount_discount"),
+        shipping_amount=_amount(totals.get("amount_shipping", 0) or 0, "amount_shipping"),
+        tax_amount=_amount(totals.get("amount_tax", 0) or 0, "amount_tax"),
+        total_amount=total,
+        refunded_amount=0,
+        email=email,
+        shipping_name=name,
+        shipping_address=address,
+        provider=ctx.provider,
+        provider_session_id=_id(obj.get("id")),
+        provider_payment_id=_id(obj.get("payment_intent")),
+        origin_interaction_id=checkout.origin_interaction_id,
+        visitor_id=checkout.visitor_id,
+        flagged_reason="",
+        created_at=ctx.now,
+        updated_at=ctx.now,
+        paid_at=ctx.now if status == "paid" else None,
+        **_origin_labels(ctx, checkout),
+    )
+    order.lines = [
+        OrderLine(
+            variant_id=line.variant_id,
+            product_id=line.product_id,
+            title=line.title,
+            sku=line.sku,
+            unit_amount=line.unit_amount,
+            quantity=line.quantity,
+        )
+        for line in checkout.lines
+    ]
+    ctx.session.add(order)
+    ctx.session.flush()
+    return order, customer_id
+
+
+def _check_amounts(ctx: Context, order: Order, checkout: Checkout, obj: dict[str, Any]) -> None:
+    """Flag an order whose session disagrees with its checkout (amount, currency, id)."""
+    currency = str(obj.get("currency") or "").upper()
+    subtotal = obj.get("amount_subtotal")
+    if currency != checkout.currency:
+        _flag(
+            ctx, order, f"currency {currency or '?'} in the event, {checkout.currency} in checkout"
+        )
+    if subtotal != checkout.subtotal_amount:
+        _flag(
+            ctx,
+            order,
+            f"amount_subtotal {subtotal} in the event, {checkout.subtotal_amount} in the checkout",
+        )
+    session_id = _id(obj.get("id"))
+    if checkout.provider_session_id and session_id != checkout.provider_session_id:
+        _flag(
+            ctx,
+            order,
+            f"session {session_id} names checkout {checkout.id}, whose session is "
+            f"{checkout.provider_session_id}",
+        )
+
+
+def _became_paid(ctx: Context, order: Order, customer_id: int | None, checkout: Checkout) -> None:
+    """An order just became paid: its credits, its history, its signal."""
+    order.paid_at = order.paid_at or ctx.now
+    lookback, half_life = attribution.settings(ctx.config)
+    found = attribution.touches(
+        ctx.session,
+        at=order.paid_at,
+        lookback=lookback,
+        visitor_ids=[checkout.visitor_id],
+        customer_id=customer_id,
+        origin_id=checkout.origin_interaction_id,
+        origin_fallback_at=checkout.created_at,
+    )
+    rows = attribution.credit_rows(
+        order.id, order.total_amount, order.paid_at, found, lookback=lookback, half_life=half_life
+    )
+    attribution.write_credits(ctx.session, rows)
+    ctx.signals.append((signals.order_paid, {"order": order}))
+
+
+def record_session(
+    ctx: Context, obj: dict[str, Any], status: str, *, complete_checkout: bool
+) -> Order:
+    """Create or move forward the order of a Checkout Session event.
+
+    ``status`` is what the event says (pending, paid, payment_failed). A new order copies
+    the checkout's lines and takes the session's totals, customer and shipping; a known
+    one only moves forward. The checkout is completed (stock kept) while the order is
+    pending or paid, and released when its payment failed.
+    """
+    checkout, order = _checkout_of_session(ctx, obj)
+    created = order is None
+    if order is None:
+        order, customer_id = _new_order(ctx, checkout, obj, status)
+        _history(ctx, order, status, {"event": ctx.event_type}, ctx.session)
+        _check_amounts(ctx, order, checkout, obj)
+        if status == "paid":
+            _became_paid(ctx, order, customer_id, checkout)
+        if order.provider_payment_id:
+            ctx.nudged.extend(eventlog.nudge(ctx.session, order.provider_payment_id, ctx.now))
+    elif order.status == "pending" and status in ("paid", "payment_failed"):
+        order.status = status
+        order.updated_at = ctx.now
+        payment_id = _id(obj.get("payment_intent"))
+        if payment_id and not order.provider_payment_id:
+            order.provider_payment_id = payment_id
+            ctx.nudged.extend(eventlog.nudge(ctx.session, payment_id, ctx.now))
+        _history(ctx, order, status, {"event": ctx.event_type}, ctx.session)
+        if status == "paid":
+            _became_paid(ctx, order, order.customer_id, checkout)
+    elif order.status != status:
+        log.info(
+            "order %s stays %s: %s (%s) came after it",
+            order.id,
+            order.status,
+            ctx.event_type,
+            ctx.event_id,
+        )
+
+    if order.status in ("pending", "paid") and complete_checkout:
+        completion = checkout_service.complete(ctx.session, checkout, now=ctx.now)
+        if completion.oversold:
+            gone = ", ".join(f"{o.quantity} of variant {o.variant_id}" for o in completion.oversold)
+            _flag(ctx, order, f"oversold: the stock of {gone} was gone when the payment came")
+    elif order.status == "payment_failed":
+        reason = checkout_service.PAYMENT_FAILED
+        checkout_service.release(ctx.session, checkout, reason, now=ctx.now)
+    if created:
+        log.info("order %s created %s from checkout %s", order.id, order.status, checkout.id)
+    return order
+
+
+def expire_session(ctx: Context, obj: dict[str, Any]) -> None:
+    """The session expired unpaid: give the checkout's stock back (once)."""
+    checkout, order = _checkout_of_session(ctx, obj)
+    if order is not None:
+        log.info("session %s expired; checkout %s has an order", obj.get("id"), checkout.id)
+        return
+    checkout_service.release(ctx.session, checkout, checkout_service.EXPIRED, now=ctx.now)
+
+
+# -- charges: refunds and disputes ------------------------------------------------------
+
+
+def _order_of_payment(ctx: Context, payment_id: str | None) -> Order | None:
+    if payment_id is None:
+        return None
+    return ctx.session.scalars(
+        _lock_order(select(Order).where(Order.provider_payment_id == payment_id)).limit(1)
+    ).first()
+
+
+def apply_charge_refunds(ctx: Context, charge: dict[str, Any]) -> None:
+    """``charge.refunded``: the order's refunded amount follows the charge's cumulative one."""
+    from .processing import Ignored, NotYetKnown
+
+    payment_id = _id(charge.get("payment_intent"))
+    order = _order_of_payment(ctx, payment_id)
+    if order is None:
+        metadata = charge.get("metadata") or {}
+        ours = isinstance(metadata, dict) and metadata.get("shoppable_checkout_id")
+        if not ours or payment_id is None:
+            raise Ignored(
+                f"charge {charge.get('id')} matches no order and carries no "
+                "shoppable_checkout_id metadata: not a Flask-Shoppable payment"
+            )
+        raise NotYetKnown(
+            f"no order yet for payment {payment_id} (checkout {ours}): waiting for its "
+            "checkout.session.completed",
+            waiting_for=payment_id,
+        )
+    currency = str(charge.get("currency") or "").upper()
+    if currency and currency != order.currency:
+        _flag(ctx, order, f"refund in {currency} on an order in {order.currency}")
+    cumulative = _amount(charge.get("amount_refunded", 0), "amount_refunded")
+    if cumulative > order.total_amount:
+        _flag(
+            ctx,
+            order,
+            f"amount_refunded {cumulative} exceeds the order total {order.total_amount}",
+        )
+    _confirm_refund_rows(ctx, order, charge)
+    new_total = min(max(order.refunded_amount, cumulative), order.total_amount)
+    delta = new_total - order.refunded_amount
+    if delta > 0:
+        order.refunded_amount = new_total
+        order.updated_at = ctx.now
+        _history(
+            ctx,
+            order,
+            "refunded",
+            {"amount": delta, "refunded_amount": new_total, "charge": charge.get("id")},
+            ctx.session,
+        )
+        ctx.signals.append((signals.order_refunded, {"order": order, "amount": delta}))
+
+
+def _confirm_refund_rows(ctx: Context, order: Order, charge: dict[str, Any]) -> None:
+    """Bring the order's Refund rows in line with the refunds the charge lists."""
+    refunds = charge.get("refunds")
+    listed = refunds.get("data") if isinstance(refunds, dict) else None
+    rows = list(
+        ctx.session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+    )
+    by_provider = {r.provider_refund_id: r for r in rows if r.provider_refund_id}
+    by_id = {r.id: r for r in rows}
+    if isinstance(listed, list):
+        for item in listed:
+            if not isinstance(item, dict) or not _id(item.get("id")):
+                continue
+            status = REFUND_STATUS.get(str(item.get("status")), "pending")
+            row = by_provider.get(item["id"])
+            if row is None:
+                metadata = item.get("metadata") or {}
+                ours = metadata.get("shoppable_refund_id") if isinstance(metadata, dict) else None
+                candidate = by_id.get(int(ours)) if ours and str(ours).isdigit() else None
+                if candidate is not None and candidate.provider_refund_id is None:
+                    row = candidate
+                    row.provider_refund_id = item["id"]
+            if row is None:
+                refund_amount = _amount(item.get("amount"), "refund amount")
+                if refund_amount == 0:
+                    continue
+                row = Refund(
+                    order_id=order.id,
+                    provider_refund_id=item["id"],
+                    amount=refund_amount,
+                    currency=str(item.get("currency") or order.currency).upper()[:3],
+                    status=status,
+                    reason=str(item.get("reason") or "")[:100],
+                    error="",
+                    created_at=ctx.now,
+                    confirmed_at=ctx.now if status == "succeeded" else None,
+                )
+                ctx.session.add(row)
+                by_provider[item["id"]] = row
+                continue
+            if row.status != status and row.status not in ("succeeded", "failed", "canceled"):
+                row.status = status
+                if status == "succeeded":
+                    row.confirmed_at = ctx.now
+        return
+    # The charge does not list its refunds (recent API versions leave them out):
+    # confirm our pending ones, oldest first, as far as the cumulative amount covers.
+    cumulative = charge.get("amount_refunded", 0)
+    confirmed = sum(r.amount for r in rows if r.status == "succeeded")
+    for row in rows:
+        if row.status == "pending" and confirmed + row.amount <= cumulative:
+            row.status = "succeeded"
+            row.confirmed_at = ctx.now
+            confirmed += row.amount
+
+
+def record_dispute(ctx: Context, dispute: dict[str, Any]) -> None:
+    """``charge.dispute.*``: the Dispute row and the order's dispute status."""
+    from .processing import Ignored, NotYetKnown
+
+    payment_id = _id(dispute.get("payment_intent"))
+    dispute_id = _id(dispute.get("id"))
+    if dispute_id is None:
+        raise ValueError("the dispute has no id")
+    order = _order_of_payment(ctx, payment_id)
+    if order is None:
+        if payment_id is None:
+            raise Ignored(f"dispute {dispute_id} names no payment intent: not ours")
+        raise NotYetKnown(
+            f"no order yet for payment {payment_id} of dispute {dispute_id}", waiting_for=payment_id
+        )
+    status = str(dispute.get("status") or "needs_response")[:40]
+    row = ctx.session.scalars(
+        select(Dispute).where(Dispute.provider_dispute_id == dispute_id)
+    ).first()
+    if row is None:
+        row = Dispute(
+            order_id=order.id,
+            provider_dispute_id=dispute_id,
+            amount=_amount(dispute.get("amount", 0), "dispute amount"),
+            currency=str(dispute.get("currency") or order.currency).upper()[:3],
+            status=status,
+            reason=str(dispute.get("reason") or "")[:100],
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        ctx.session.add(row)
+    elif DISPUTE_RANK.get(status, 1) >= DISPUTE_RANK.get(row.status, 1) and row.status != status:
+        row.status = status
+        row.amount = _amount(dispute.get("amount", row.amount), "dispute amount")
+        row.updated_at = ctx.now
+    else:
+        return
+    if order.dispute_status != row.status:
+        order.dispute_status = row.status
+        order.updated_at = ctx.now
+        _history(
+            ctx,
+            order,
+            "dispute",
+            {"dispute": dispute_id, "status": row.status, "amount": row.amount},
+            ctx.session,
+        )
+
+
+# -- the merchant's side ---------------------------------------------------------------
+
+
+def get_order(session: Session, order_id: int) -> Order:
+    order = session.get(Order, order_id) if 0 < order_id < 2**31 else None
+    if order is None:
+        raise OrderError(404, f"No order {order_id}.")
+    return order
+
+
+def outstanding(session: Session, order: Order) -> int:
+    """Refunds asked for and not yet confirmed (they count against the remainder)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.order_id == order.id, Refund.status.in_(OUTSTANDING_REFUND)
+        )
+    )
+    return int(total or 0)
+
+
+def refundable(session: Session, order: Order) -> int:
+    """What may still be refunded: total, less confirmed and asked-for and unconfirmed."""
+    return max(0, order.total_amount - order.refunded_amount - outstanding(session, order))
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund: Refund
+    #: True when the Idempotency-Key had been used: the stored answer, no provider call.
+    replayed: bool
+
+
+def _lock_order_for_refund(session: Session, order_id: int) -> Order:
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's deferred transactions cannot wait for the write lock once they have
+        # read; take it first, so two refund requests for one order run one at a time.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        order = session.get(Order, order_id, populate_existing=True)
+    else:
+        order = session.scalars(_lock_order(select(Order).where(Order.id == order_id))).first()
+    if order is None:
+        raise OrderError(404, f"No order {order_id}.")
+    return order
+
+
+def request_refund(
+    session: Session,
+    provider: PaymentProvider,
+    order_id: int,
+    *,
+    key: str,
+    amount: int | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> RefundResult:
+    """Ask the provider to refund ``amount`` (None: the rest) of an order, once per key.
+
+    The same ``key`` answers the stored refund without calling the provider again. The
+    amount may not exceed what remains once confirmed and requested refunds are counted
+    (409). The Refund row is written "requested" and committed before the provider call,
+    then "pending" (or "failed", with the provider's message) after it; the order's
+    refunded amount changes only when the provider's ``charge.refunded`` confirms.
+    """
+    now = now or utcnow()
+    if not 0 < order_id < 2**31:
+        raise OrderError(404, f"No order {order_id}.")
+    try:
+        order = _lock_order_for_refund(session, order_id)
+        existing = session.scalars(
+            select(Refund).where(Refund.order_id == order.id, Refund.client_key == key)
+        ).first()
+        if existing is not None:
+            session.rollback()
+            return _replay(session, provider, order, existing, amount, now)
+        if order.status != "paid":
+            raise OrderError(409, f"Order {order.id} is {order.status}; only paid orders refund.")
+        if not order.provider_payment_id:
+            raise OrderError(409, f"Order {order.id} has no provider payment to refund.")
+        remainder = refundable(session, order)
+        wanted = remainder if amount is None else amount
+        if wanted <= 0:
+            raise OrderError(409, f"Order {order.id} has nothing left to refund.")
+        if wanted > remainder:
+            raise OrderError(
+                409,
+                f"Order {order.id} can be refunded at most {remainder} more "
+                f"({order.currency} minor units, counting refunds not yet confirmed).",
+            )
+        refund = Refund(
+            order_id=order.id,
+            amount=wanted,
+            currency=order.currency,
+            status="requested",
+            reason=reason[:100],
+            client_key=key,
+            error="",
+            created_at=now,
+        )
+        session.add(refund)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return RefundResult(_call_provider(session, provider, order, refund), replayed=False)
+
+
+def _replay(
+    session: Session,
+    provider: PaymentProvider,
+    order: Order,
+    refund: Refund,
+    amount: int | None,
+    now: datetime,
+) -> RefundResult:
+    if amount is not None and amount != refund.amount:
+        raise OrderError(
+            422,
+            f"This Idempotency-Key was used for a refund of {refund.amount}; "
+            "use a new key for a different refund.",
+        )
+    if refund.status == "requested":
+        # The first request is still talking to the provider, or died doing so.
+        if now - refund.created_at < REFUND_IN_FLIGHT:
+            raise OrderError(409, "A refund with this Idempotency-Key is still in progress.")
+        return RefundResult(_call_provider(session, provider, order, refund), replayed=True)
+    return RefundResult(refund, replayed=True)
+
+
+def _call_provider(
+    session: Session, provider: PaymentProvider, order: Order, refund: Refund
+) -> Refund:
+    from ..payments.base import PaymentError
+
+    assert order.provider_payment_id is not None
+    try:
+        answer = provider.refund(
+            order.provider_payment_id,
+            refund.amount,
+            f"shoppable-refund-{refund.id}",
+            {"shoppable_order_id": str(order.id), "shoppable_refund_id": str(refund.id)},
+        )
+    except PaymentError as exc:
+        refund.status = "failed"
+        refund.error = exc.message[:500]
+        session.commit()
+        log.warning("refund %s of order %s refused: %s", refund.id, order.id, exc.message)
+        return refund
+    refund.provider_refund_id = answer.id
+    # "pending" whatever the provider said: the order follows its webhook, not this answer.
+    refund.status = "failed" if answer.status in ("failed", "canceled") else "pending"
+    session.commit()
+    log.info("refund %s of order %s requested (%s)", refund.id, order.id, answer.id)
+    return refund
+
+
+def select_orders(
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    post_id: int | None = None,
+    email: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    flagged: bool | None = None,
+) -> Select[tuple[Order]]:
+    """Orders matching the filters, newest first."""
+    stmt = select(Order)
+    if status:
+        stmt = stmt.where(Order.status == status)
+    if channel:
+        stmt = stmt.where(Order.channel == channel)
+    if post_id is not None:
+        stmt = stmt.where(Order.post_id == post_id)
+    if email:
+        stmt = stmt.where(Order.email == normalize_email(email))
+    if created_from is not None:
+        stmt = stmt.where(Order.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(Order.created_at < created_to)
+    if flagged is True:
+        stmt = stmt.where(Order.flagged_reason != "")
+    elif flagged is False:
+        stmt = stmt.where(Order.flagged_reason == "")
+    return stmt.order_by(Order.created_at.desc(), Order.id.desc())
+
+
+def origin_of(session: Session, order: Order) -> Interaction | None:
+    if order.origin_interaction_id is None:
+        return None
+    return session.get(Interaction, order.origin_interaction_id)
+
+
+def related(session: Session, order: Order) -> Mapping[str, list[Any]]:
+    """The order's credits, refunds, disputes and history, for the API."""
+    from .models import OrderCredit
+
+    return {
+        "credits": list(
+            session.scalars(
+                select(OrderCredit)
+                .where(OrderCredit.order_id == order.id)
+                .order_by(OrderCredit.model, OrderCredit.id)
+            )
+        ),
+        "refunds": list(
+            session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+        ),
+        "disputes": list(
+            session.scalars(
+                select(Dispute).where(Dispute.order_id == order.id).order_by(Dispute.id)
+            )
+        ),
+        "history": list(
+            session.scalars(
+                select(OrderEvent)
+                .where(OrderEvent.order_id == order.id)
+                .order_by(OrderEvent.at, OrderEvent.id)
+            )
+        ),
+    }

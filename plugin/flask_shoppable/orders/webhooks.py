@@ -1,0 +1,144 @@
+"""``POST <prefix>/webhooks/stripe``: the payment provider's webhook endpoint.
+
+Public (the provider has no API key; the signature is its credential). In order:
+
+1. The body is capped at ``SHOPPABLE_WEBHOOK_MAX_BYTES`` (413 above it).
+2. The signature is verified on the raw bytes by the provider
+   (``app.extensions["shoppable"].payments.parse_event``, tolerance 300 s). A refusal is
+   logged with its reason (never the secret, never the body), counted per reason in
+   ``shoppable_webhook_rejection`` (``flask shoppable doctor`` and
+   ``GET /api/webhooks/rejections`` show the counters) and answered 400 with a JSON
+   message naming the reason: a wrong secret must not hide behind silent 400s.
+3. The event is stored and committed in a transaction of its own (unique by provider
+   and event id), so whatever happens next it is not lost.
+4. It is processed in a second transaction (:mod:`.processing`). Answers: 200 processed
+   or ignored (not for this shop, or a type not handled) or a duplicate of an event
+   already processed; 202 deferred (it waits for an earlier event; the worker and the
+   earlier event's arrival retry it); 500 when processing failed (stored as failed with
+   its traceback, retried by ``flask shoppable worker``, and by the provider, which
+   retries non-2xx answers).
+
+Both transactions use one connection (one pool checkout, one pre-ping): round trips are
+what an ingest endpoint's throughput is made of.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..db import utcnow
+from ..payments.base import SignatureError
+from . import eventlog, processing
+
+log = logging.getLogger("flask_shoppable.webhooks")
+
+bp = Blueprint("shoppable_webhooks", __name__)
+
+#: Rejection reasons besides the signature's (see ``payments.base.SIGNATURE_REASONS``).
+BODY_TOO_LARGE = "body too large"
+MALFORMED_EVENT = "malformed event"
+
+_STATUS_CODES = {"processed": 200, "ignored": 200, "done": 200, "deferred": 202, "failed": 500}
+
+
+def _answer(status_code: int, **body: Any) -> Response:
+    response = jsonify(body)
+    response.status_code = status_code
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _reject(app: Flask, provider: str, code: int, reason: str, message: str) -> Response:
+    log.warning(
+        "%s webhook refused from %s: %s (%s)",
+        provider,
+        request.remote_addr or "?",
+        reason,
+        message,
+    )
+    try:
+        with app.extensions["shoppable"].session_factory() as session:
+            eventlog.count_rejection(session, provider, reason, utcnow())
+    except Exception:
+        log.exception("could not count a refused %s webhook", provider)
+    return _answer(code, code=code, status="refused", reason=reason, message=message)
+
+
+def _session(connection: Any) -> Session:
+    return Session(bind=connection, expire_on_commit=False, autoflush=False)
+
+
+@bp.route("/webhooks/stripe", methods=["POST"], endpoint="stripe")
+def stripe_webhook() -> Response:
+    return receive(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def receive(app: Flask) -> Response:
+    """Verify, store, then process one delivery to the current request's endpoint."""
+    state = app.extensions["shoppable"]
+    provider = state.payments
+    limit = app.config["SHOPPABLE_WEBHOOK_MAX_BYTES"]
+    request.max_content_length = limit
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _reject(
+            app, provider.name, 413, BODY_TOO_LARGE, f"The body is larger than {limit} bytes."
+        )
+    try:
+        event = provider.parse_event(body, request.headers.get("Stripe-Signature"))
+        payload = body.decode("utf-8")
+    except SignatureError as exc:
+        detail = f": {exc.detail}" if exc.detail else ""
+        return _reject(
+            app,
+            provider.name,
+            400,
+            exc.reason,
+            f"The Stripe-Signature header did not verify ({exc.reason}{detail}). If every "
+            "delivery fails so, SHOPPABLE_STRIPE_WEBHOOK_SECRET is not this endpoint's "
+            "signing secret.",
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _reject(
+            app, provider.name, 400, MALFORMED_EVENT, f"The body is not a valid event: {exc}"
+        )
+
+    with state.engine.connect() as connection:
+        session = _session(connection)
+        try:
+            stored = eventlog.store(
+                session,
+                provider=provider.name,
+                event_id=event.id,
+                type=event.type,
+                payload=payload,
+                remote_addr=request.remote_addr or "",
+            )
+            session.commit()
+        except Exception:
+            session.rollback()
+            session.close()
+            log.exception("could not store %s event %s", provider.name, event.id)
+            return _answer(
+                500, code=500, status="error", message="The event could not be stored; retry."
+            )
+        if not stored.new and stored.status in ("processed", "ignored"):
+            session.close()
+            return _answer(200, status="duplicate", event=event.id)
+        outcome = processing.process(session, app, stored.id, obj=event.object)
+        follow_ups = [processing.process(session, app, row_id) for row_id in outcome.nudged]
+        session.close()
+    outcome.send_signals(app)
+    for follow_up in follow_ups:
+        follow_up.send_signals(app)
+    status = "duplicate" if outcome.status == "done" else outcome.status
+    body_out: dict[str, Any] = {"status": status, "event": event.id}
+    if outcome.message:
+        body_out["message"] = outcome.message
+    return _answer(_STATUS_CODES[outcome.status], **body_out)
