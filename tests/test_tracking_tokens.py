@@ -102,3 +102,11 @@ def test_uses_the_app_config() -> None:
 
 def test_derived_keys_differ_per_purpose() -> None:
     assert tokens.derive_key(SECRET, "token") != tokens.derive_key(SECRET, "ip-hash")
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"0123456789abcdef" * 4, b"x" * 65, b"y" * 200])
+@pytest.mark.parametrize("message", [b"", b"m", b"203.0.113.7", bytes(range(256)) * 3])
+def test_prepared_hmac_equals_the_standard_one(key: bytes, message: bytes) -> None:
+    import hmac
+
+    assert tokens.Hmac(key).digest(message) == hmac.digest(key, message, "sha256")

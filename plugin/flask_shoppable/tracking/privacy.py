@@ -22,7 +22,6 @@ and the plugin never trusts ``X-Forwarded-For`` on its own (anyone can send it).
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from typing import Any
 
 from flask import Request
 
-from .tokens import derive_key
+from .tokens import keyed
 
 #: An IPv4 address as a server writes it (no leading zeros): hashed as is, unparsed.
 _PLAIN_IPV4 = re.compile(
@@ -82,5 +81,4 @@ def ip_hash(address: str | None, secret: bytes) -> str:
             if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
                 parsed = parsed.ipv4_mapped
             text = parsed.compressed
-    key = derive_key(secret, "ip-hash")
-    return hmac.digest(key, text.encode("utf-8", "replace"), "sha256").hex()
+    return keyed(secret, "ip-hash").digest(text.encode("utf-8", "replace")).hex()

@@ -46,6 +46,7 @@ makes new locks, resets the engine's pool and starts its thread lazily on first 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -55,9 +56,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy import JSON, insert
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .direct import DirectConnection
@@ -276,14 +277,23 @@ class Recorder:
                     )
             return not self._stopping
 
-    def _write_pending(self) -> bool:
-        """Write the queue in chunks; on failure keep the rest queued. True if all written."""
+    def _write_pending(self, drain: bool = True) -> bool:
+        """Write the queue in chunks; on failure keep the rest queued. True if all written.
+
+        ``drain=False`` (the writer thread) writes only the rows waiting when it starts:
+        rows that arrive meanwhile wait for the next batch instead of trickling out in
+        batches of a few rows, each paying a transaction of its own.
+        """
         with self._write_lock:
-            while True:
+            budget = len(self._pending)
+            while drain or budget > 0:
                 with self._lock:
                     if not self._pending:
                         return True
                     count = min(len(self._pending), CHUNK_ROWS)
+                    if not drain:
+                        count = min(count, budget)
+                        budget -= count
                     chunk = [self._pending.popleft() for _ in range(count)]
                 unwritten = self._write_chunk(chunk)
                 if unwritten:
@@ -292,11 +302,12 @@ class Recorder:
                         # The writer may have gone idle while this thread held the rows.
                         self._wake.notify()
                     return False
+            return True
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write ``chunk``; return the rows left unwritten by a failure not theirs."""
         try:
-            self._insert(self.engine, chunk)
+            self._insert_batch(self.engine, chunk)
             return []
         except Exception as exc:
             if not is_row_error(exc):
@@ -347,6 +358,71 @@ class Recorder:
         with engine.begin() as connection:
             connection.execute(_INSERT, rows)
 
+    @staticmethod
+    def _insert_batch(engine: Engine, rows: list[dict[str, Any]]) -> None:
+        """One batch in one transaction: COPY on PostgreSQL, else executemany."""
+        if engine.dialect.name != "postgresql" or len(rows) < 2:
+            Recorder._insert(engine, rows)
+            return
+        with engine.begin() as connection:
+            _copy_rows(connection, rows)
+
+
+def _copy_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` with PostgreSQL's COPY (psycopg's ``Cursor.copy``).
+
+    A batch of clicks is what COPY is for: measured on the redirect benchmark, it takes
+    about half the CPU of an executemany INSERT in this process and a third less in
+    PostgreSQL. Values go through the columns' own bind processors (UTC timestamps,
+    JSON), as an INSERT would. A driver error is raised as SQLAlchemy's, so that the
+    caller tells a bad row from a lost connection the same way for both paths.
+    """
+    processors = _copy_processors(connection.dialect)
+    columns = _COPY_COLUMNS
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    try:
+        with dbapi_connection.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        process(row[name]) if process is not None else row[name]
+                        for name, process in zip(columns, processors, strict=True)
+                    ]
+                )
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            _COPY_SQL, None, exc, connection.dialect.loaded_dbapi.Error
+        ) from exc
+
+
+_COPY_COLUMNS = tuple(c.name for c in _TABLE.columns)
+_COPY_SQL = f"COPY {_TABLE.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+_processors_by_dialect: dict[str, list[Callable[[Any], Any] | None]] = {}
+
+
+def _copy_processors(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+    key = f"{dialect.name}+{dialect.driver}"
+    processors = _processors_by_dialect.get(key)
+    if processors is None:
+        # JSON goes in as its text (the driver's JSON adapter is for parameters only).
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+        processors = [
+            _json_text(dumps)
+            if isinstance(_TABLE.c[name].type, JSON)
+            else _TABLE.c[name].type.bind_processor(dialect)
+            for name in _COPY_COLUMNS
+        ]
+        _processors_by_dialect[key] = processors
+    return processors
+
+
+def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    def process(value: Any) -> str | None:
+        return None if value is None else dumps(value)
+
+    return process
+
 
 def is_row_error(exc: BaseException) -> bool:
     """Whether the database refused the rows themselves (retrying them cannot help).
@@ -372,7 +448,7 @@ def _run_writer(ref: weakref.ReferenceType[Recorder]) -> None:
         if recorder._pid != os.getpid():
             return  # a copy of this thread does not run in a child; nothing to do
         keep_going = recorder._wait_for_work(backoff)
-        written = recorder._write_pending()
+        written = recorder._write_pending(drain=not keep_going)
         if not keep_going:
             while not written and time.monotonic() < recorder._close_deadline:
                 time.sleep(min(0.5, max(0.0, recorder._close_deadline - time.monotonic())))

@@ -43,8 +43,40 @@ def derive_key(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, b"flask-shoppable/" + purpose.encode(), hashlib.sha256).digest()
 
 
-def _mac(key: bytes, body: bytes) -> bytes:
-    return hmac.digest(key, body, "sha256")[:_MAC_BYTES]
+class Hmac:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer states computed once.
+
+    Per message it copies two prepared SHA-256 states instead of setting up an HMAC
+    from the key, a few times cheaper; it runs twice on every click (token, IP hash).
+    Equal to ``hmac.digest(key, message, "sha256")`` (a test holds it to that).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@lru_cache(maxsize=16)
+def keyed(secret: bytes, purpose: str) -> Hmac:
+    """The prepared HMAC of the key for ``purpose`` derived from ``secret``."""
+    return Hmac(derive_key(secret, purpose))
+
+
+def _mac(secret: bytes, body: bytes) -> bytes:
+    return keyed(secret, "token").digest(body)[:_MAC_BYTES]
 
 
 def _secret() -> bytes:
@@ -56,7 +88,7 @@ def sign(
     interaction_id: uuid.UUID, *, secret: bytes | None = None, now: float | None = None
 ) -> str:
     """The token for ``interaction_id`` (the app's secret unless one is given)."""
-    key = derive_key(secret if secret is not None else _secret(), "token")
+    key = secret if secret is not None else _secret()
     issued = int(time.time() if now is None else now)
     body = _BODY.pack(VERSION, interaction_id.bytes, issued & 0xFFFFFFFF)
     return base64.urlsafe_b64encode(body + _mac(key, body)).decode("ascii").rstrip("=")
@@ -74,7 +106,7 @@ def verify(
         return None
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     body, mac = raw[: _BODY.size], raw[_BODY.size :]
-    key = derive_key(secret if secret is not None else _secret(), "token")
+    key = secret if secret is not None else _secret()
     if not hmac.compare_digest(mac, _mac(key, body)):
         return None
     version, id_bytes, issued = _BODY.unpack(body)
