@@ -10,6 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 STRIPE_PORT ?= 12111
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 BIN := $(CURDIR)/$(VENV)/bin
 STOREFRONT := examples/storefront
@@ -17,13 +18,15 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
 FLASK := cd $(STOREFRONT) && $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint clean
+.PHONY: help demo test lint clean bench-redirect bench-webhooks
 
 help:
 	@echo "make demo   install into $(VENV)/, migrate and seed the demo shop, serve it on http://$(HOST):$(PORT)"
 	@echo "            (with the local Stripe emulator on 127.0.0.1:$(STRIPE_PORT); both stop on Ctrl+C)"
 	@echo "make test   install into $(VENV)/ with the test extras, run pytest (PYTEST_ARGS=... to pass options)"
 	@echo "make lint   ruff check and ruff format --check"
+	@echo "make bench-redirect   the tracked redirect vs a bare Flask redirect (gunicorn, wrk), SQLite and PostgreSQL"
+	@echo "make bench-webhooks   Stripe webhook ingest vs a bare verify-and-insert endpoint, SQLite and PostgreSQL"
 	@echo "make clean  remove $(VENV)/, build output and the demo's database"
 
 $(VENV)/bin/python:
@@ -61,6 +64,15 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks are not part of `make test`: each prints its figures and the ratio against a
+# bare Flask baseline measured in the same run. wrk (Debian's package) is the load
+# generator when installed; without it a Python one is used and its figures are a floor.
+bench-redirect: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/redirect.py $(BENCH_ARGS)
+
+bench-webhooks: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/webhooks.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
