@@ -737,3 +737,27 @@ class TestDurableMode:
             )
             == row.id
         )
+
+
+@pytest.mark.parametrize("mode", ["buffered", "durable"])
+def test_interaction_recorded_is_sent_once_written(
+    app: Flask, client: FlaskClient, shop: Shop, mode: str
+) -> None:
+    from flask_shoppable.signals import interaction_recorded
+
+    app.extensions["shoppable"].recorder.mode = mode
+    received: list[dict[str, Any]] = []
+
+    def receiver(sender: Flask, interaction: dict[str, Any], **extra: Any) -> None:
+        assert sender is app
+        received.append(interaction)
+
+    with interaction_recorded.connected_to(receiver, sender=app):
+        response = click(client, "PostLink01")
+        [row] = interactions(app)
+    assert len(received) == 1
+    assert received[0]["id"] == row.id
+    assert received[0]["kind"] == "click"
+    assert received[0]["channel"] == "instagram"
+    st = query(response)["st"][0]
+    assert tokens.verify(st, secret=app.config["SHOPPABLE_SECRET_KEY"], max_age_days=7) == row.id

@@ -36,6 +36,11 @@ link deleted since the click) is written row by row; a row refused for a foreign
 written again without its link/post/product ids, and a row refused for anything else is
 dropped and logged, so one bad row never blocks the others.
 
+Every row written is announced with :data:`flask_shoppable.signals.interaction_recorded`
+(``interaction=`` the row's dict) once committed: in the request in durable mode, from
+the writer thread (inside an app context) in buffered mode. Nothing is sent when no
+receiver is connected, so the signal costs nothing unless used.
+
 Fork safety: gunicorn ``--preload`` imports the app, then forks; a thread started in the
 parent does not exist in the child, and pooled connections must not be shared. The
 recorder notes its process id: in a new process (checked on every call and in an
@@ -56,11 +61,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import JSON, insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..signals import interaction_recorded
 from .direct import DirectConnection
 from .models import INTERACTION_KINDS, Interaction
 
@@ -136,6 +143,7 @@ class Recorder:
             raise TypeError("the session factory must be bound to an Engine")
         self.engine = engine
         self.dropped = 0
+        self._app: weakref.ReferenceType[Flask] | None = None
         self._reset_process_state()
         _recorders.add(self)
 
@@ -190,13 +198,18 @@ class Recorder:
         """Write ``row`` (durable) or queue it (buffered). See the module's docstring."""
         full = normalize(row)
         self._check_process()
+        if self._app is None and has_app_context():
+            # Remembered for the interaction_recorded signal, sent from the writer too.
+            self._app = weakref.ref(current_app._get_current_object())  # type: ignore[attr-defined]
         if self._closed:
             # After close() (interpreter exit) there is no thread left: write at once.
             self._insert(self.engine, [full])
+            self._announce([full])
             return
         if not self.buffered:
             # One autocommit INSERT on the held connection: committed when it returns.
             self.direct.execute(_INSERT, full)
+            self._announce([full])
             return
         with self._wake:
             self._pending.append(full)
@@ -308,29 +321,35 @@ class Recorder:
         """Write ``chunk``; return the rows left unwritten by a failure not theirs."""
         try:
             self._insert_batch(self.engine, chunk)
-            return []
         except Exception as exc:
             if not is_row_error(exc):
                 log.exception("writing %d clicks failed; keeping them to retry", len(chunk))
                 return chunk
+        else:
+            self._announce(chunk)
+            return []
         # One bad row refuses the whole batch: find it, keep the others.
         for index, row in enumerate(chunk):
             try:
-                self._insert_row(row)
+                written = self._insert_row(row)
             except Exception:
                 log.exception("writing clicks failed; keeping %d to retry", len(chunk) - index)
                 return chunk[index:]
+            if written is not None:
+                self._announce([written])
         return []
 
-    def _insert_row(self, row: dict[str, Any]) -> None:
+    def _insert_row(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Write one row; the row as written, or None when the database refused it."""
         try:
             self._insert(self.engine, [row])
+            return row
         except Exception as exc:
             if not is_row_error(exc):
                 raise
             if not isinstance(exc, IntegrityError) or all(row[c] is None for c in _FK_COLUMNS):
                 self._drop(row, exc)
-                return
+                return None
             orphan = {**row, **dict.fromkeys(_FK_COLUMNS)}
             try:
                 self._insert(self.engine, [orphan])
@@ -338,11 +357,26 @@ class Recorder:
                 if not is_row_error(again):
                     raise
                 self._drop(row, again)
-            else:
-                log.warning(
-                    "interaction %s written without link/post/product ids (deleted since)",
-                    row["id"],
-                )
+                return None
+            log.warning(
+                "interaction %s written without link/post/product ids (deleted since)",
+                row["id"],
+            )
+            return orphan
+
+    def _announce(self, rows: list[dict[str, Any]]) -> None:
+        """Send ``interaction_recorded`` for rows now committed (if anyone listens)."""
+        if not interaction_recorded.receivers or self._app is None:
+            return
+        app = self._app()
+        if app is None:
+            return
+        with app.app_context():
+            for row in rows:
+                try:
+                    interaction_recorded.send(app, interaction=row)
+                except Exception:
+                    log.exception("a receiver of interaction_recorded failed")
 
     def _drop(self, row: dict[str, Any], exc: Exception) -> None:
         self.dropped += 1
