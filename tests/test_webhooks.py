@@ -714,3 +714,93 @@ def test_a_listener_that_raises_does_not_undo_the_order(
     assert response.status_code == 200
     assert order_of(session, checkout) is not None
     assert any("listener" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+# -- shuffled deliveries of one purchase ---------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shuffled_purchase_events_converge(
+    app: Flask, client: FlaskClient, session: Session, emulator: StripeEmulator, seed: int
+) -> None:
+    """Every event of a delayed payment, refunded and disputed, in a random order (with
+    duplicates), ends in the one right state once the worker has run."""
+    import random
+
+    rng = random.Random(seed)
+    checkout = _checkout(session, quantity=3)
+    variant_id = checkout.lines[0].variant_id
+    unpaid = session_object(checkout, payment_status="unpaid")
+    paid = dict(unpaid, payment_status="paid")
+    pi = unpaid["payment_intent"]
+    meta = {"shoppable_checkout_id": str(checkout.id)}
+    dispute = {
+        "id": f"dp_{seed}",
+        "object": "dispute",
+        "amount": 7500,
+        "currency": "usd",
+        "payment_intent": pi,
+        "reason": "fraudulent",
+    }
+    plan = [
+        ("checkout.session.completed", unpaid),
+        ("checkout.session.async_payment_succeeded", paid),
+        ("charge.refunded", charge_object(pi, 7500, 2000, metadata=meta)),
+        ("charge.refunded", charge_object(pi, 7500, 3500, metadata=meta)),
+        ("charge.dispute.created", dict(dispute, status="needs_response")),
+        ("charge.dispute.closed", dict(dispute, status="lost")),
+    ]
+    deliveries = [(f"evt_{seed}_{i}", t, o) for i, (t, o) in enumerate(plan)]
+    deliveries += rng.sample(deliveries, 3)
+    rng.shuffle(deliveries)
+    for event_id, type_, obj in deliveries:
+        response = post_event(client, emulator, type_, obj, event_id=event_id)
+        assert response.status_code in (200, 202), response.get_json()
+    _run_worker(app)
+
+    order = order_of(session, checkout)
+    assert order is not None
+    assert (order.status, order.total_amount, order.refunded_amount) == ("paid", 7500, 3500)
+    assert order.dispute_status == "lost"
+    assert {e.status for e in events(session)} == {"processed"}
+    assert stock(session, variant_id) == 2
+    session.expire_all()
+    assert session.get(Checkout, checkout.id).status == "completed"  # type: ignore[union-attr]
+    credited = session.scalars(
+        select(func.sum(OrderCredit.amount)).where(OrderCredit.model == "last_touch")
+    ).one()
+    assert credited in (None, 7500)
+
+
+def test_touches_join_the_customer_across_devices(
+    app: Flask, client: FlaskClient, session: Session, emulator: StripeEmulator
+) -> None:
+    """A second purchase from another browser credits the first browser's click too."""
+    phone, laptop = "1" * 32, "2" * 32
+    first = _checkout(session, quantity=1, visitor_id=phone)
+    post_event(client, emulator, "checkout.session.completed", session_object(first))
+    click = new_id()
+    session.add(
+        Interaction(
+            id=click,
+            kind="click",
+            visitor_id=phone,
+            channel="tiktok",
+            occurred_at=utcnow() - timedelta(hours=2),
+        )
+    )
+    session.commit()
+    second = open_checkout(
+        session, [(variant(session, "cap", price=1500, stock=2), 1)], visitor_id=laptop
+    )
+    post_event(client, emulator, "checkout.session.completed", session_object(second))
+    order = order_of(session, second)
+    assert order is not None
+    credits = session.scalars(
+        select(OrderCredit).where(
+            OrderCredit.order_id == order.id, OrderCredit.model == "last_touch"
+        )
+    ).all()
+    assert [(c.interaction_id, c.amount) for c in credits] == [(click, 1500)]
+    links = {v.visitor_id: v.customer_id for v in session.scalars(select(CustomerVisitor))}
+    assert links == {phone: order.customer_id, laptop: order.customer_id}

@@ -172,35 +172,27 @@ def _backlog(app: Flask) -> Check:
     return Check("webhook backlog", True, f"{waiting or 0} waiting, none overdue")
 
 
-CHECKS: tuple[Callable[[Flask], Check], ...] = (
-    _settings,
-    _database,
-    _migrations,
-    _provider,
-    _webhook,
-    _rejections,
-    _backlog,
+#: (name, check) in the order they run and print.
+CHECKS: tuple[tuple[str, Callable[[Flask], Check]], ...] = (
+    ("settings", _settings),
+    ("database", _database),
+    ("migrations", _migrations),
+    ("payments", _provider),
+    ("webhook", _webhook),
+    ("refused deliveries", _rejections),
+    ("webhook backlog", _backlog),
 )
-_NAMES = {
-    _settings: "settings",
-    _database: "database",
-    _migrations: "migrations",
-    _provider: "payments",
-    _webhook: "webhook",
-    _rejections: "refused deliveries",
-    _backlog: "webhook backlog",
-}
 
 
 def run_checks(app: Flask) -> list[Check]:
     """Every check, in order; one that raises is a FAIL with the exception's first line."""
     results = []
-    for check in CHECKS:
+    for name, check in CHECKS:
         try:
             results.append(check(app))
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
-            results.append(Check(_NAMES[check], False, f"{type(exc).__name__}: {reason}"))
+            results.append(Check(name, False, f"{type(exc).__name__}: {reason}"))
     return results
 
 

@@ -15,11 +15,10 @@ The arithmetic is :mod:`flask_shoppable.attribution` (pure, property-tested).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Table, Uuid, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ..attribution import MODELS, Touch, credit
@@ -44,37 +43,46 @@ def settings(config: Any) -> tuple[timedelta, timedelta]:
     return lookback, half_life
 
 
+_INTERACTION = cast(Table, Interaction.__table__)
+#: One statement whatever is known: a NULL parameter matches nothing.
+_TOUCHES = select(_INTERACTION.c.id, _INTERACTION.c.occurred_at).where(
+    _INTERACTION.c.kind.in_(CREDITED_KINDS),
+    _INTERACTION.c.occurred_at >= bindparam("start"),
+    _INTERACTION.c.occurred_at <= bindparam("at"),
+    or_(
+        _INTERACTION.c.visitor_id == bindparam("visitor_id"),
+        _INTERACTION.c.visitor_id.in_(
+            select(CustomerVisitor.visitor_id).where(
+                CustomerVisitor.customer_id == bindparam("customer_id")
+            )
+        ),
+        _INTERACTION.c.id == bindparam("origin_id", type_=Uuid),
+    ),
+)
+
+
 def touches(
     session: Session,
     *,
     at: datetime,
     lookback: timedelta,
-    visitor_ids: Iterable[str | None] = (),
+    visitor_id: str | None = None,
     customer_id: int | None = None,
     origin_id: uuid.UUID | None = None,
     origin_fallback_at: datetime | None = None,
 ) -> list[Touch]:
     """The touches before ``at`` that may earn credit, oldest first (one query)."""
-    visitors = sorted({v for v in visitor_ids if v})
-    matches: list[Any] = []
-    if visitors:
-        matches.append(Interaction.visitor_id.in_(visitors))
-    if customer_id is not None:
-        linked = select(CustomerVisitor.visitor_id).where(
-            CustomerVisitor.customer_id == customer_id
-        )
-        matches.append(Interaction.visitor_id.in_(linked))
-    if origin_id is not None:
-        matches.append(Interaction.id == origin_id)
     found: dict[Any, Touch] = {}
-    if matches:
-        rows = session.execute(
-            select(Interaction.id, Interaction.occurred_at).where(
-                Interaction.kind.in_(CREDITED_KINDS),
-                Interaction.occurred_at >= at - lookback,
-                Interaction.occurred_at <= at,
-                or_(*matches),
-            )
+    if visitor_id or customer_id is not None or origin_id is not None:
+        rows = session.connection().execute(
+            _TOUCHES,
+            {
+                "start": at - lookback,
+                "at": at,
+                "visitor_id": visitor_id,
+                "customer_id": customer_id,
+                "origin_id": origin_id,
+            },
         )
         found = {row.id: Touch(row.id, row.occurred_at) for row in rows}
     if origin_id is not None and origin_id not in found:
@@ -109,7 +117,10 @@ def credit_rows(
     return rows
 
 
+_INSERT_CREDITS = insert(cast(Table, OrderCredit.__table__))
+
+
 def write_credits(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert the rows in one statement (none: nothing to do)."""
     if rows:
-        session.execute(insert(OrderCredit), rows)
+        session.connection().execute(_INSERT_CREDITS, rows)

@@ -24,12 +24,13 @@ time to process it.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,7 +55,7 @@ DEFER_LIMIT = timedelta(days=3)
 #: Longest traceback kept in ``last_error``.
 ERROR_MAX = 10_000
 
-_TABLE = WebhookEvent.__table__
+_TABLE = cast(Table, WebhookEvent.__table__)
 
 
 def backoff(
@@ -71,13 +72,59 @@ def backoff(
     """
     exponent = max(0, min(attempts - 1, 30))
     ceiling = min(base * (2**exponent), cap)
-    factor = (rng or random).uniform(0.5, 1.0)
-    return ceiling * factor
+    factor: float = (rng or random).uniform(0.5, 1.0)
+    wait: timedelta = ceiling * factor
+    return wait
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+@functools.cache
+def _store_statement(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id``, built once."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = (
+        "provider",
+        "event_id",
+        "type",
+        "payload",
+        "status",
+        "attempts",
+        "last_error",
+        "reason",
+        "next_attempt_at",
+        "remote_addr",
+        "received_at",
+    )
+    return (
+        make(_TABLE)
+        .values({name: bindparam(f"p_{name}") for name in columns})
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(_TABLE.c.id)
+    )
+
+
+_SELECT_STORED = select(_TABLE.c.id, _TABLE.c.status).where(
+    _TABLE.c.provider == bindparam("provider"), _TABLE.c.event_id == bindparam("event_id")
+)
+_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status.in_(OPEN_STATUSES))
+    .values(
+        status="processed",
+        attempts=_TABLE.c.attempts + 1,
+        processed_at=bindparam("now"),
+        next_attempt_at=None,
+        waiting_for=None,
+    )
+    .returning(
+        _TABLE.c.id,
+        _TABLE.c.provider,
+        _TABLE.c.event_id,
+        _TABLE.c.type,
+        _TABLE.c.payload,
+        _TABLE.c.attempts,
+        _TABLE.c.received_at,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +137,7 @@ class Stored:
 
 
 def store(
-    session: Session,
+    connection: Connection | Session,
     *,
     provider: str,
     event_id: str,
@@ -99,33 +146,36 @@ def store(
     remote_addr: str = "",
     now: datetime | None = None,
 ) -> Stored:
-    """Store a verified delivery unless its event is already stored. Does not commit."""
+    """Store a verified delivery unless its event is already stored. Does not commit.
+
+    One statement when the event is new (the webhook view runs it in autocommit mode,
+    so it is committed on its own with no BEGIN or COMMIT round trip); a second one
+    reads the stored row's status when it is a duplicate.
+    """
     now = now or utcnow()
-    stmt = (
-        _insert(session)
-        .values(
-            provider=provider,
-            event_id=event_id[:255],
-            type=type[:100],
-            payload=payload,
-            status="received",
-            attempts=0,
-            last_error="",
-            reason="",
-            next_attempt_at=now + RECEIVED_GRACE,
-            remote_addr=remote_addr[:45],
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(_TABLE.c.id)
+    dialect = (
+        connection.get_bind().dialect.name
+        if isinstance(connection, Session)
+        else (connection.dialect.name)
     )
-    new_id = session.execute(stmt).scalar()
+    params = {
+        "p_provider": provider,
+        "p_event_id": event_id[:255],
+        "p_type": type[:100],
+        "p_payload": payload,
+        "p_status": "received",
+        "p_attempts": 0,
+        "p_last_error": "",
+        "p_reason": "",
+        "p_next_attempt_at": now + RECEIVED_GRACE,
+        "p_remote_addr": remote_addr[:45],
+        "p_received_at": now,
+    }
+    new_id = connection.execute(_store_statement(dialect), params).scalar()
     if new_id is not None:
         return Stored(id=new_id, status="received", new=True)
-    row = session.execute(
-        select(_TABLE.c.id, _TABLE.c.status).where(
-            _TABLE.c.provider == provider, _TABLE.c.event_id == event_id[:255]
-        )
+    row = connection.execute(
+        _SELECT_STORED, {"provider": provider, "event_id": event_id[:255]}
     ).one()
     return Stored(id=row.id, status=row.status, new=False)
 
@@ -138,26 +188,7 @@ def claim(session: Session, event_id: int, now: datetime) -> Row[Any] | None:
     (attempts counting this one), or None when the event was processed (or ignored)
     meanwhile.
     """
-    result = session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == event_id, _TABLE.c.status.in_(OPEN_STATUSES))
-        .values(
-            status="processed",
-            attempts=_TABLE.c.attempts + 1,
-            processed_at=now,
-            next_attempt_at=None,
-            waiting_for=None,
-        )
-        .returning(
-            _TABLE.c.id,
-            _TABLE.c.provider,
-            _TABLE.c.event_id,
-            _TABLE.c.type,
-            _TABLE.c.payload,
-            _TABLE.c.attempts,
-            _TABLE.c.received_at,
-        )
-    )
+    result = session.connection().execute(_CLAIM, {"row_id": event_id, "now": now})
     return result.first()
 
 
@@ -252,23 +283,29 @@ def nudge(session: Session, waiting_for: str, now: datetime) -> list[int]:
     skipped on PostgreSQL (their processor will defer them again briefly and the worker
     will take them), which also keeps two processors from waiting on each other.
     """
+    statement = _nudge_statement(session.get_bind().dialect.name)
+    result = session.connection().execute(statement, {"p_waiting_for": waiting_for, "now": now})
+    return [r.id for r in result]
+
+
+@functools.cache
+def _nudge_statement(dialect: str) -> Any:
     inner = select(_TABLE.c.id).where(
-        _TABLE.c.status == "deferred", _TABLE.c.waiting_for == waiting_for
+        _TABLE.c.status == "deferred", _TABLE.c.waiting_for == bindparam("p_waiting_for")
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         inner = inner.with_for_update(skip_locked=True)
-    result = session.execute(
+    return (
         update(_TABLE)
         .where(_TABLE.c.id.in_(inner.scalar_subquery()))
-        .values(next_attempt_at=now)
+        .values(next_attempt_at=bindparam("now"))
         .returning(_TABLE.c.id)
     )
-    return [r.id for r in result]
 
 
 def count_rejection(session: Session, provider: str, reason: str, now: datetime) -> None:
     """Add one to the counter of deliveries refused for ``reason``, and commit."""
-    table = WebhookRejection.__table__
+    table = cast(Table, WebhookRejection.__table__)
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     stmt = insert.values(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from blinker import Signal
+from blinker import NamedSignal
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -60,9 +60,11 @@ class Context:
     event_type: str
     now: datetime
     #: (signal, keyword arguments) to send once the transaction is committed.
-    signals: list[tuple[Signal, dict[str, Any]]] = field(default_factory=list)
+    signals: list[tuple[NamedSignal, dict[str, Any]]] = field(default_factory=list)
     #: Deferred events made due by this one (processed by the caller after the commit).
     nudged: list[int] = field(default_factory=list)
+    #: (id, flagged_reason) of the order this event created, if it created one.
+    created: tuple[int, str] | None = None
 
     @property
     def config(self) -> Any:
@@ -120,7 +122,7 @@ class Outcome:
     status: str
     event_id: str = ""
     message: str = ""
-    signals: list[tuple[Signal, dict[str, Any]]] = field(default_factory=list)
+    signals: list[tuple[NamedSignal, dict[str, Any]]] = field(default_factory=list)
     nudged: list[int] = field(default_factory=list)
 
     def send_signals(self, app: Flask) -> None:

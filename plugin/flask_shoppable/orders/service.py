@@ -20,14 +20,15 @@ Merchant-side refunds (:func:`request_refund`) ask the provider and record a Ref
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, lazyload
 
@@ -115,22 +116,20 @@ def _amount(value: Any, what: str) -> int:
     return value
 
 
-def _insert(session: Session, table: Any) -> Any:
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
-
-
 def _history(
     ctx: Context | None, order: Order, kind: str, detail: dict[str, Any], session: Session
 ) -> None:
-    session.add(
-        OrderEvent(
-            order_id=order.id,
-            kind=kind,
-            detail=detail,
-            provider_event_id=ctx.event_id if ctx else None,
-            at=ctx.now if ctx else utcnow(),
-        )
+    session.connection().execute(
+        _INSERT_HISTORY,
+        [
+            {
+                "order_id": order.id,
+                "kind": kind,
+                "detail": detail,
+                "provider_event_id": ctx.event_id if ctx else None,
+                "at": ctx.now if ctx else utcnow(),
+            }
+        ],
     )
 
 
@@ -143,7 +142,7 @@ def _flag(ctx: Context, order: Order, reason: str) -> None:
     _history(ctx, order, "flagged", {"reason": reason}, ctx.session)
 
 
-def _lock_order(stmt: Select[tuple[Order]]) -> Select[tuple[Order]]:
+def _lock_order(stmt: Select[Order]) -> Select[Order]:
     """Lock the order's row and read it afresh (never a stale copy from the session)."""
     return (
         stmt.with_for_update(of=Order)
@@ -153,10 +152,76 @@ def _lock_order(stmt: Select[tuple[Order]]) -> Select[tuple[Order]]:
 
 
 # -- checkout sessions ----------------------------------------------------------------
+#
+# A new order is the hot path (every paid checkout): it is written with prebuilt Core
+# statements on the session's connection (no unit of work, no statement built per
+# event), about a dozen round trips in all. Existing orders (a delayed payment settling,
+# a duplicate) go through the ORM.
+
+_ORDER = cast(Table, Order.__table__)
+_ORDER_LINE = cast(Table, OrderLine.__table__)
+_HISTORY = cast(Table, OrderEvent.__table__)
+_CUSTOMER = cast(Table, Customer.__table__)
+_VISITOR = cast(Table, CustomerVisitor.__table__)
+
+_INSERT_ORDER = insert(_ORDER).returning(_ORDER.c.id)
+_INSERT_LINES = insert(_ORDER_LINE)
+_INSERT_HISTORY = insert(_HISTORY)
+_FLAG_ORDER = (
+    update(_ORDER)
+    .where(_ORDER.c.id == bindparam("order_id"))
+    .values(flagged_reason=bindparam("p_flagged_reason"), updated_at=bindparam("now"))
+)
+_SELECT_CHECKOUT = (
+    select(Checkout, _ORDER.c.id)
+    .outerjoin(_ORDER, _ORDER.c.checkout_id == Checkout.id)
+    .where(Checkout.id == bindparam("checkout_id"))
+    .options(joinedload(Checkout.lines))
+    .with_for_update(of=Checkout)
+    .execution_options(populate_existing=True)
+)
+
+
+@functools.cache
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    """(customer by email, visitor link) upserts for a dialect, built once."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    customer_insert = make(_CUSTOMER).values(
+        email=bindparam("p_email"),
+        email_hash=bindparam("p_email_hash"),
+        name=bindparam("p_name"),
+        created_at=bindparam("now"),
+    )
+    customer = customer_insert.on_conflict_do_update(
+        index_elements=["email"], set_={"email": customer_insert.excluded.email}
+    ).returning(_CUSTOMER.c.id)
+    visitor_insert = make(_VISITOR).values(
+        visitor_id=bindparam("p_visitor_id"),
+        customer_id=bindparam("p_customer_id"),
+        linked_at=bindparam("now"),
+    )
+    visitor = visitor_insert.on_conflict_do_update(
+        index_elements=["visitor_id"],
+        set_={
+            "customer_id": visitor_insert.excluded.customer_id,
+            "linked_at": visitor_insert.excluded.linked_at,
+        },
+    )
+    return customer, visitor
+
+
+def _history_row(ctx: Context, order_id: int, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "kind": kind,
+        "detail": detail,
+        "provider_event_id": ctx.event_id,
+        "at": ctx.now,
+    }
 
 
 def _checkout_of_session(ctx: Context, obj: dict[str, Any]) -> tuple[Checkout, Order | None]:
-    """The checkout a session names, locked, with its order if there is one.
+    """The checkout a session names, locked, with its order (locked too) if there is one.
 
     Raises :class:`~.processing.Ignored` for a session that is not this shop's.
     """
@@ -175,47 +240,40 @@ def _checkout_of_session(ctx: Context, obj: dict[str, Any]) -> tuple[Checkout, O
         raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id") from None
     if not 0 < checkout_id < 2**31:
         raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id")
-    row = (
-        ctx.session.execute(
-            select(Checkout, Order)
-            .outerjoin(Order, Order.checkout_id == Checkout.id)
-            .where(Checkout.id == checkout_id)
-            .options(joinedload(Checkout.lines), lazyload(Order.lines))
-            .with_for_update(of=Checkout)
-            .execution_options(populate_existing=True)
-        )
-        .unique()
-        .first()
-    )
+    row = ctx.session.execute(_SELECT_CHECKOUT, {"checkout_id": checkout_id}).unique().first()
     if row is None:
         raise Ignored(f"session {obj.get('id')} names checkout {checkout_id}, which is unknown")
-    return row[0], row[1]
+    checkout, order_id = row
+    if order_id is None:
+        return checkout, None
+    order = ctx.session.get(
+        Order,
+        order_id,
+        options=[lazyload(Order.lines)],
+        with_for_update=True,
+        populate_existing=True,
+    )
+    return checkout, order
 
 
 def _customer(ctx: Context, email: str, name: str) -> int:
     """The id of the customer with this (normalised) email, created if new."""
-    table = Customer.__table__
-    stmt = (
-        _insert(ctx.session, table)
-        .values(email=email, email_hash=email_hash(email), name=name[:300], created_at=ctx.now)
-        .on_conflict_do_update(index_elements=["email"], set_={"email": email})
-        .returning(table.c.id)
-    )
-    customer_id: int = ctx.session.execute(stmt).scalar_one()
+    customer, _visitor = _upserts(ctx.session.get_bind().dialect.name)
+    params = {
+        "p_email": email,
+        "p_email_hash": email_hash(email),
+        "p_name": name[:300],
+        "now": ctx.now,
+    }
+    customer_id: int = ctx.session.connection().execute(customer, params).scalar_one()
     return customer_id
 
 
 def link_visitor(session: Session, visitor_id: str, customer_id: int, now: datetime) -> None:
     """Join a visitor id to a customer (the latest purchase from a browser wins)."""
-    table = CustomerVisitor.__table__
-    stmt = (
-        _insert(session, table)
-        .values(visitor_id=visitor_id, customer_id=customer_id, linked_at=now)
-        .on_conflict_do_update(
-            index_elements=["visitor_id"], set_={"customer_id": customer_id, "linked_at": now}
-        )
-    )
-    session.execute(stmt)
+    _customer_stmt, visitor = _upserts(session.get_bind().dialect.name)
+    params = {"p_visitor_id": visitor_id, "p_customer_id": customer_id, "now": now}
+    session.connection().execute(visitor, params)
 
 
 def _shipping(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -251,110 +309,177 @@ def _origin_labels(ctx: Context, checkout: Checkout) -> dict[str, Any]:
     return labels
 
 
-def _new_order(
+def _order_values(
     ctx: Context, checkout: Checkout, obj: dict[str, Any], status: str
-) -> tuple[Order, int | None]:
+) -> dict[str, Any]:
+    """The new order's columns, from the session event and its checkout."""
     details = obj.get("customer_details") or {}
     if not isinstance(details, dict):
         details = {}
     email = normalize_email(details.get("email") or obj.get("customer_email") or checkout.email)
-    customer_id = _customer(ctx, email, str(details.get("name") or "")) if email else None
-    if customer_id is not None and checkout.visitor_id:
-        link_visitor(ctx.session, checkout.visitor_id, customer_id, ctx.now)
     totals = obj.get("total_details") or {}
     if not isinstance(totals, dict):
         totals = {}
     subtotal = _amount(obj.get("amount_subtotal", checkout.subtotal_amount), "amount_subtotal")
     total = _amount(obj.get("amount_total", subtotal), "amount_total")
     name, address = _shipping(obj)
-    order = Order(
-        checkout_id=checkout.id,
-        customer_id=customer_id,
-        status=status,
-        currency=str(obj.get("currency") or checkout.currency).upper()[:3],
-        subtotal_amount=subtotal,
-        discount_amount=_amount(totals.get("amount_discount", 0) or 0, "amount_discount"),
-        shipping_amount=_amount(totals.get("amount_shipping", 0) or 0, "amount_shipping"),
-        tax_amount=_amount(totals.get("amount_tax", 0) or 0, "amount_tax"),
-        total_amount=total,
-        refunded_amount=0,
-        email=email,
-        shipping_name=name,
-        shipping_address=address,
-        provider=ctx.provider,
-        provider_session_id=_id(obj.get("id")),
-        provider_payment_id=_id(obj.get("payment_intent")),
-        origin_interaction_id=checkout.origin_interaction_id,
-        visitor_id=checkout.visitor_id,
-        flagged_reason="",
-        created_at=ctx.now,
-        updated_at=ctx.now,
-        paid_at=ctx.now if status == "paid" else None,
+    return {
+        "checkout_id": checkout.id,
+        "customer_id": None,
+        "status": status,
+        "currency": str(obj.get("currency") or checkout.currency).upper()[:3],
+        "subtotal_amount": subtotal,
+        "discount_amount": _amount(totals.get("amount_discount", 0) or 0, "amount_discount"),
+        "shipping_amount": _amount(totals.get("amount_shipping", 0) or 0, "amount_shipping"),
+        "tax_amount": _amount(totals.get("amount_tax", 0) or 0, "amount_tax"),
+        "total_amount": total,
+        "refunded_amount": 0,
+        "dispute_status": None,
+        "email": email,
+        "shipping_name": name,
+        "shipping_address": address,
+        "provider": ctx.provider,
+        "provider_session_id": _id(obj.get("id")),
+        "provider_payment_id": _id(obj.get("payment_intent")),
+        "origin_interaction_id": checkout.origin_interaction_id,
+        "visitor_id": checkout.visitor_id,
+        "flagged_reason": "",
+        "created_at": ctx.now,
+        "updated_at": ctx.now,
+        "paid_at": ctx.now if status == "paid" else None,
         **_origin_labels(ctx, checkout),
-    )
-    order.lines = [
-        OrderLine(
-            variant_id=line.variant_id,
-            product_id=line.product_id,
-            title=line.title,
-            sku=line.sku,
-            unit_amount=line.unit_amount,
-            quantity=line.quantity,
-        )
-        for line in checkout.lines
-    ]
-    ctx.session.add(order)
-    ctx.session.flush()
-    return order, customer_id
+    }
 
 
-def _check_amounts(ctx: Context, order: Order, checkout: Checkout, obj: dict[str, Any]) -> None:
-    """Flag an order whose session disagrees with its checkout (amount, currency, id)."""
+def _discrepancies(checkout: Checkout, obj: dict[str, Any]) -> list[str]:
+    """How a session disagrees with its checkout (amount, currency, session id)."""
+    found = []
     currency = str(obj.get("currency") or "").upper()
     subtotal = obj.get("amount_subtotal")
     if currency != checkout.currency:
-        _flag(
-            ctx, order, f"currency {currency or '?'} in the event, {checkout.currency} in checkout"
-        )
+        found.append(f"currency {currency or '?'} in the event, {checkout.currency} in checkout")
     if subtotal != checkout.subtotal_amount:
-        _flag(
-            ctx,
-            order,
-            f"amount_subtotal {subtotal} in the event, {checkout.subtotal_amount} in the checkout",
+        found.append(
+            f"amount_subtotal {subtotal} in the event, {checkout.subtotal_amount} in the checkout"
         )
     session_id = _id(obj.get("id"))
     if checkout.provider_session_id and session_id != checkout.provider_session_id:
-        _flag(
-            ctx,
-            order,
+        found.append(
             f"session {session_id} names checkout {checkout.id}, whose session is "
-            f"{checkout.provider_session_id}",
+            f"{checkout.provider_session_id}"
         )
+    return found
 
 
-def _became_paid(ctx: Context, order: Order, customer_id: int | None, checkout: Checkout) -> None:
-    """An order just became paid: its credits, its history, its signal."""
-    order.paid_at = order.paid_at or ctx.now
+def _credits(
+    ctx: Context,
+    order_id: int,
+    amount: int,
+    paid_at: datetime,
+    customer_id: int | None,
+    checkout: Checkout,
+) -> None:
+    """Write the order's credits under every model (one query for the touches, one insert)."""
     lookback, half_life = attribution.settings(ctx.config)
     found = attribution.touches(
         ctx.session,
-        at=order.paid_at,
+        at=paid_at,
         lookback=lookback,
-        visitor_ids=[checkout.visitor_id],
+        visitor_id=checkout.visitor_id,
         customer_id=customer_id,
         origin_id=checkout.origin_interaction_id,
         origin_fallback_at=checkout.created_at,
     )
     rows = attribution.credit_rows(
-        order.id, order.total_amount, order.paid_at, found, lookback=lookback, half_life=half_life
+        order_id, amount, paid_at, found, lookback=lookback, half_life=half_life
     )
     attribution.write_credits(ctx.session, rows)
-    ctx.signals.append((signals.order_paid, {"order": order}))
+
+
+def _detached_order(order_id: int, values: dict[str, Any], checkout: Checkout) -> Order:
+    """The order just written, as an object for the signal's listeners (not in a session)."""
+    order = Order(id=order_id, **values)
+    order.lines = [OrderLine(order_id=order_id, **line) for line in _line_values(checkout)]
+    return order
+
+
+def _line_values(checkout: Checkout) -> list[dict[str, Any]]:
+    return [
+        {
+            "variant_id": line.variant_id,
+            "product_id": line.product_id,
+            "title": line.title,
+            "sku": line.sku,
+            "unit_amount": line.unit_amount,
+            "quantity": line.quantity,
+        }
+        for line in checkout.lines
+    ]
+
+
+def _create_order(ctx: Context, checkout: Checkout, obj: dict[str, Any], status: str) -> int:
+    """Write a new order with its lines, customer, credits and history; its id."""
+    conn = ctx.session.connection()
+    values = _order_values(ctx, checkout, obj, status)
+    email = values["email"]
+    if email:
+        details = obj.get("customer_details") or {}
+        name = str(details.get("name") or "") if isinstance(details, dict) else ""
+        values["customer_id"] = _customer(ctx, email, name)
+        if checkout.visitor_id:
+            link_visitor(ctx.session, checkout.visitor_id, values["customer_id"], ctx.now)
+    flags = _discrepancies(checkout, obj)
+    values["flagged_reason"] = "; ".join(flags)[:500]
+    order_id: int = conn.execute(_INSERT_ORDER, values).scalar_one()
+    conn.execute(_INSERT_LINES, [{"order_id": order_id, **v} for v in _line_values(checkout)])
+    history = [_history_row(ctx, order_id, status, {"event": ctx.event_type})]
+    for reason in flags:
+        log.warning("order %s flagged: %s (event %s)", order_id, reason, ctx.event_id)
+        history.append(_history_row(ctx, order_id, "flagged", {"reason": reason}))
+    conn.execute(_INSERT_HISTORY, history)
+    if status == "paid":
+        _credits(ctx, order_id, values["total_amount"], ctx.now, values["customer_id"], checkout)
+        if signals.order_paid.receivers:
+            order = _detached_order(order_id, values, checkout)
+            ctx.signals.append((signals.order_paid, {"order": order}))
+    if values["provider_payment_id"]:
+        ctx.nudged.extend(eventlog.nudge(ctx.session, values["provider_payment_id"], ctx.now))
+    log.info("order %s created %s from checkout %s", order_id, status, checkout.id)
+    ctx.created = (order_id, values["flagged_reason"])
+    return order_id
+
+
+def _advance(
+    ctx: Context, order: Order, status: str, obj: dict[str, Any], checkout: Checkout
+) -> None:
+    """Move an existing order forward (pending → paid or payment_failed), never back."""
+    if not (order.status == "pending" and status in ("paid", "payment_failed")):
+        if order.status != status:
+            log.info(
+                "order %s stays %s: %s (%s) came after it",
+                order.id,
+                order.status,
+                ctx.event_type,
+                ctx.event_id,
+            )
+        return
+    order.status = status
+    order.updated_at = ctx.now
+    payment_id = _id(obj.get("payment_intent"))
+    if payment_id and not order.provider_payment_id:
+        order.provider_payment_id = payment_id
+        ctx.nudged.extend(eventlog.nudge(ctx.session, payment_id, ctx.now))
+    _history(ctx, order, status, {"event": ctx.event_type}, ctx.session)
+    if status == "paid":
+        order.paid_at = order.paid_at or ctx.now
+        ctx.session.flush()
+        _credits(ctx, order.id, order.total_amount, order.paid_at, order.customer_id, checkout)
+        ctx.signals.append((signals.order_paid, {"order": order}))
 
 
 def record_session(
     ctx: Context, obj: dict[str, Any], status: str, *, complete_checkout: bool
-) -> Order:
+) -> None:
     """Create or move forward the order of a Checkout Session event.
 
     ``status`` is what the event says (pending, paid, payment_failed). A new order copies
@@ -363,45 +488,34 @@ def record_session(
     pending or paid, and released when its payment failed.
     """
     checkout, order = _checkout_of_session(ctx, obj)
-    created = order is None
     if order is None:
-        order, customer_id = _new_order(ctx, checkout, obj, status)
-        _history(ctx, order, status, {"event": ctx.event_type}, ctx.session)
-        _check_amounts(ctx, order, checkout, obj)
-        if status == "paid":
-            _became_paid(ctx, order, customer_id, checkout)
-        if order.provider_payment_id:
-            ctx.nudged.extend(eventlog.nudge(ctx.session, order.provider_payment_id, ctx.now))
-    elif order.status == "pending" and status in ("paid", "payment_failed"):
-        order.status = status
-        order.updated_at = ctx.now
-        payment_id = _id(obj.get("payment_intent"))
-        if payment_id and not order.provider_payment_id:
-            order.provider_payment_id = payment_id
-            ctx.nudged.extend(eventlog.nudge(ctx.session, payment_id, ctx.now))
-        _history(ctx, order, status, {"event": ctx.event_type}, ctx.session)
-        if status == "paid":
-            _became_paid(ctx, order, order.customer_id, checkout)
-    elif order.status != status:
-        log.info(
-            "order %s stays %s: %s (%s) came after it",
-            order.id,
-            order.status,
-            ctx.event_type,
-            ctx.event_id,
-        )
+        order_id = _create_order(ctx, checkout, obj, status)
+        current = status
+    else:
+        _advance(ctx, order, status, obj, checkout)
+        order_id, current = order.id, order.status
 
-    if order.status in ("pending", "paid") and complete_checkout:
+    if current in ("pending", "paid") and complete_checkout:
         completion = checkout_service.complete(ctx.session, checkout, now=ctx.now)
         if completion.oversold:
             gone = ", ".join(f"{o.quantity} of variant {o.variant_id}" for o in completion.oversold)
-            _flag(ctx, order, f"oversold: the stock of {gone} was gone when the payment came")
-    elif order.status == "payment_failed":
+            _flag_id(ctx, order_id, order, f"oversold: the stock of {gone} was gone")
+    elif current == "payment_failed":
         reason = checkout_service.PAYMENT_FAILED
         checkout_service.release(ctx.session, checkout, reason, now=ctx.now)
-    if created:
-        log.info("order %s created %s from checkout %s", order.id, order.status, checkout.id)
-    return order
+
+
+def _flag_id(ctx: Context, order_id: int, order: Order | None, reason: str) -> None:
+    """Flag an order known by id (created with Core) or object (loaded with the ORM)."""
+    if order is not None:
+        _flag(ctx, order, reason)
+        return
+    log.warning("order %s flagged: %s (event %s)", order_id, reason, ctx.event_id)
+    previous = ctx.created[1] if ctx.created and ctx.created[0] == order_id else ""
+    combined = (f"{previous}; {reason}" if previous else reason)[:500]
+    conn = ctx.session.connection()
+    conn.execute(_FLAG_ORDER, {"order_id": order_id, "p_flagged_reason": combined, "now": ctx.now})
+    conn.execute(_INSERT_HISTORY, [_history_row(ctx, order_id, "flagged", {"reason": reason})])
 
 
 def expire_session(ctx: Context, obj: dict[str, Any]) -> None:
@@ -738,7 +852,7 @@ def select_orders(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     flagged: bool | None = None,
-) -> Select[tuple[Order]]:
+) -> Select[Order]:
     """Orders matching the filters, newest first."""
     stmt = select(Order)
     if status:

@@ -18,8 +18,9 @@ Public (the provider has no API key; the signature is its credential). In order:
    its traceback, retried by ``flask shoppable worker``, and by the provider, which
    retries non-2xx answers).
 
-Both transactions use one connection (one pool checkout, one pre-ping): round trips are
-what an ingest endpoint's throughput is made of.
+Both steps use one connection (one pool checkout, one pre-ping), the store in autocommit
+mode (one statement, no BEGIN or COMMIT): round trips are what an ingest endpoint's
+throughput is made of.
 """
 
 from __future__ import annotations
@@ -110,30 +111,39 @@ def receive(app: Flask) -> Response:
         )
 
     with state.engine.connect() as connection:
-        session = _session(connection)
+        # The store is one statement, committed on its own (autocommit: no BEGIN and
+        # COMMIT round trips); processing then runs in a transaction on the same
+        # connection (one pool checkout, one pre-ping per delivery).
+        connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
             stored = eventlog.store(
-                session,
+                connection,
                 provider=provider.name,
                 event_id=event.id,
                 type=event.type,
                 payload=payload,
                 remote_addr=request.remote_addr or "",
             )
-            session.commit()
         except Exception:
-            session.rollback()
-            session.close()
             log.exception("could not store %s event %s", provider.name, event.id)
             return _answer(
                 500, code=500, status="error", message="The event could not be stored; retry."
             )
+        connection.commit()  # ends SQLAlchemy's view of it; nothing to send in autocommit
         if not stored.new and stored.status in ("processed", "ignored"):
-            session.close()
             return _answer(200, status="duplicate", event=event.id)
-        outcome = processing.process(session, app, stored.id, obj=event.object)
-        follow_ups = [processing.process(session, app, row_id) for row_id in outcome.nudged]
-        session.close()
+        connection.execution_options(isolation_level=connection.default_isolation_level)
+        session = _session(connection)
+        try:
+            outcome = processing.process(session, app, stored.id, obj=event.object)
+            follow_ups = [processing.process(session, app, row_id) for row_id in outcome.nudged]
+        except Exception:
+            # Not even the failure could be recorded (the database went away): the event
+            # is stored, so the worker takes it once it is due; the provider retries too.
+            log.exception("could not process or record %s event %s", provider.name, event.id)
+            return _answer(500, status="failed", event=event.id, message="processing failed")
+        finally:
+            session.close()
     outcome.send_signals(app)
     for follow_up in follow_ups:
         follow_up.send_signals(app)
