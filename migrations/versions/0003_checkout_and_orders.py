@@ -176,6 +176,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_shoppable_order_channel_paid_at', ['channel', 'paid_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_shoppable_order_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_shoppable_order_paid_at', ['paid_at'], unique=False)
+        batch_op.create_index('ix_shoppable_order_created_at', ['created_at'], unique=False)
+        batch_op.create_index('ix_shoppable_order_email', ['email'], unique=False)
         batch_op.create_index('ix_shoppable_order_post_paid_at', ['post_id', 'paid_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_shoppable_order_provider_payment_id'), ['provider_payment_id'], unique=False)
 
@@ -291,6 +293,8 @@ def downgrade() -> None:
     with op.batch_alter_table('shoppable_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_shoppable_order_provider_payment_id'))
         batch_op.drop_index('ix_shoppable_order_post_paid_at')
+        batch_op.drop_index('ix_shoppable_order_email')
+        batch_op.drop_index('ix_shoppable_order_created_at')
         batch_op.drop_index('ix_shoppable_order_paid_at')
         batch_op.drop_index(batch_op.f('ix_shoppable_order_customer_id'))
         batch_op.drop_index('ix_shoppable_order_channel_paid_at')

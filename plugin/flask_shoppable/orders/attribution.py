@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Uuid, bindparam, insert, or_, select
+from sqlalchemy import Select, Table, Uuid, bindparam, insert, select, union
 from sqlalchemy.orm import Session
 
 from ..attribution import MODELS, Touch, credit
@@ -44,20 +44,29 @@ def settings(config: Any) -> tuple[timedelta, timedelta]:
 
 
 _INTERACTION = cast(Table, Interaction.__table__)
-#: One statement whatever is known: a NULL parameter matches nothing.
-_TOUCHES = select(_INTERACTION.c.id, _INTERACTION.c.occurred_at).where(
-    _INTERACTION.c.kind.in_(CREDITED_KINDS),
-    _INTERACTION.c.occurred_at >= bindparam("start"),
-    _INTERACTION.c.occurred_at <= bindparam("at"),
-    or_(
-        _INTERACTION.c.visitor_id == bindparam("visitor_id"),
-        _INTERACTION.c.visitor_id.in_(
-            select(CustomerVisitor.visitor_id).where(
-                CustomerVisitor.customer_id == bindparam("customer_id")
-            )
-        ),
-        _INTERACTION.c.id == bindparam("origin_id", type_=Uuid),
+_VISITORS = cast(Table, CustomerVisitor.__table__)
+
+
+def _in_window(stmt: Select[Any]) -> Select[Any]:
+    return stmt.where(
+        _INTERACTION.c.kind.in_(CREDITED_KINDS),
+        _INTERACTION.c.occurred_at >= bindparam("start"),
+        _INTERACTION.c.occurred_at <= bindparam("at"),
+    )
+
+
+_COLUMNS = (_INTERACTION.c.id, _INTERACTION.c.occurred_at)
+#: One statement whatever is known (a NULL parameter matches nothing), as a UNION so that
+#: each part is an index lookup (visitor and time; the customer's visitors; the primary
+#: key): an OR across them would make PostgreSQL scan every interaction.
+_TOUCHES = union(
+    _in_window(select(*_COLUMNS).where(_INTERACTION.c.visitor_id == bindparam("visitor_id"))),
+    _in_window(
+        select(*_COLUMNS)
+        .join(_VISITORS, _VISITORS.c.visitor_id == _INTERACTION.c.visitor_id)
+        .where(_VISITORS.c.customer_id == bindparam("customer_id"))
     ),
+    _in_window(select(*_COLUMNS).where(_INTERACTION.c.id == bindparam("origin_id", type_=Uuid))),
 )
 
 

@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -56,6 +57,19 @@ DEFER_LIMIT = timedelta(days=3)
 ERROR_MAX = 10_000
 
 _TABLE = cast(Table, WebhookEvent.__table__)
+
+
+def describe(exc: BaseException) -> str:
+    """One line about an exception, for logs: never a statement's parameters.
+
+    SQLAlchemy's messages carry the failing statement's parameters (a webhook's body,
+    a customer's email); logs get the database's own message instead. The full
+    traceback is kept with the event (``last_error``), in the shop's own database.
+    """
+    inner = getattr(exc, "orig", None) if isinstance(exc, StatementError) else None
+    shown = inner if isinstance(inner, BaseException) else exc
+    text = (str(shown).strip().splitlines() or [""])[0][:300]
+    return f"{type(shown).__name__}: {text}" if text else type(shown).__name__
 
 
 def backoff(

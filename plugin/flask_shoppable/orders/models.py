@@ -75,6 +75,8 @@ class Order(Base):
             "refunded_amount >= 0 AND refunded_amount <= total_amount", name="refund_in_range"
         ),
         Index("ix_shoppable_order_paid_at", "paid_at"),
+        Index("ix_shoppable_order_created_at", "created_at"),
+        Index("ix_shoppable_order_email", "email"),
         Index("ix_shoppable_order_channel_paid_at", "channel", "paid_at"),
         Index("ix_shoppable_order_post_paid_at", "post_id", "paid_at"),
     )

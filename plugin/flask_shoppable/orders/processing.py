@@ -171,10 +171,15 @@ def process(
         )
         outcome = _dispatch(ctx, row, table, obj)
         session.commit()
-    except Exception:
+    except Exception as exc:
         session.rollback()
         error = traceback.format_exc()
-        log.exception("processing webhook event row %s failed; it will be retried", row_id)
+        log.error(
+            "processing webhook event row %s failed (%s); it will be retried, traceback in "
+            "its last_error",
+            row_id,
+            eventlog.describe(exc),
+        )
         stored = eventlog.record_failure(session, row_id, error, now)
         event_id = stored.event_id if stored is not None else ""
         return Outcome("failed", event_id=event_id, message="processing failed")

@@ -65,8 +65,8 @@ def _reject(app: Flask, provider: str, code: int, reason: str, message: str) -> 
     try:
         with app.extensions["shoppable"].session_factory() as session:
             eventlog.count_rejection(session, provider, reason, utcnow())
-    except Exception:
-        log.exception("could not count a refused %s webhook", provider)
+    except Exception as exc:
+        log.error("could not count a refused %s webhook: %s", provider, eventlog.describe(exc))
     return _answer(code, code=code, status="refused", reason=reason, message=message)
 
 
@@ -124,8 +124,10 @@ def receive(app: Flask) -> Response:
                 payload=payload,
                 remote_addr=request.remote_addr or "",
             )
-        except Exception:
-            log.exception("could not store %s event %s", provider.name, event.id)
+        except Exception as exc:
+            log.error(
+                "could not store %s event %s: %s", provider.name, event.id, eventlog.describe(exc)
+            )
             return _answer(
                 500, code=500, status="error", message="The event could not be stored; retry."
             )
@@ -137,10 +139,15 @@ def receive(app: Flask) -> Response:
         try:
             outcome = processing.process(session, app, stored.id, obj=event.object)
             follow_ups = [processing.process(session, app, row_id) for row_id in outcome.nudged]
-        except Exception:
+        except Exception as exc:
             # Not even the failure could be recorded (the database went away): the event
             # is stored, so the worker takes it once it is due; the provider retries too.
-            log.exception("could not process or record %s event %s", provider.name, event.id)
+            log.error(
+                "could not process or record %s event %s: %s",
+                provider.name,
+                event.id,
+                eventlog.describe(exc),
+            )
             return _answer(500, status="failed", event=event.id, message="processing failed")
         finally:
             session.close()
