@@ -218,7 +218,11 @@ class Database:
         table = Interaction.__table__
         with engine.begin() as conn:
             count = conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0
-            conn.execute(sa.delete(table))
+            # TRUNCATE on PostgreSQL: a DELETE would leave the next mode a bloated table.
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {table.name}"))
+            else:
+                conn.execute(sa.delete(table))
         engine.dispose()
         return count
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask import url_for as _url_for
@@ -49,6 +50,9 @@ CLICK_ID_MAX = 255
 #: Width of the referrer column.
 REFERRER_MAX = 500
 _CODE_RE = re.compile(r"[A-Za-z0-9]{8,32}")
+_WANTED = frozenset(linkcache.UTM_FIELDS + CLICK_ID_PARAMS)
+#: Query text that decodes to itself: ASCII without "%" or "+".
+_PLAIN = re.compile(r"[^%+\x80-\xff]*")
 #: C0 controls and DEL: PostgreSQL refuses NUL in text, and none belongs in a report.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -103,7 +107,7 @@ def follow(code: str) -> Any:
         return _redirect(link.location)
     interaction_id = new_id()
     try:
-        row = click_row(link, interaction_id, user_agent)
+        row = click_row(link, interaction_id, user_agent, query_values(environ))
         current_app.extensions["shoppable"].recorder.record(row)
     except Exception:
         log.exception("recording a click on link %s failed; redirecting anyway", link.code)
@@ -111,11 +115,46 @@ def follow(code: str) -> Any:
     return _redirect(link.location_st + tokens.sign(interaction_id))
 
 
-def click_row(link: linkcache.LinkInfo, interaction_id: Any, user_agent: str) -> dict[str, Any]:
+def query_values(environ: dict[str, Any]) -> dict[str, str]:
+    """The first value of each ``utm_*`` and ad click id parameter of the query string.
+
+    Like ``request.args.get`` for these keys (percent- and plus-decoded; bytes that are
+    not UTF-8 become replacement characters instead of staying percent-encoded), without
+    building the whole MultiDict: the redirect reads eleven keys of a query that may
+    hold many others.
+    """
+    query: str = environ.get("QUERY_STRING", "")
+    found: dict[str, str] = {}
+    if not query:
+        return found
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if not _PLAIN.fullmatch(key):
+            key = _decode(key)
+        if key in _WANTED and key not in found:
+            found[key] = value if _PLAIN.fullmatch(value) else _decode(value)
+    return found
+
+
+def _decode(text: str) -> str:
+    """Plus and percent decoding, then UTF-8 with replacement characters (never fails).
+
+    WSGI hands the query string over as latin-1 text: back to its bytes first, so that
+    raw and percent-encoded bytes of one character decode together.
+    """
+    raw = text.encode("latin-1", "replace").replace(b"+", b" ")
+    return unquote_to_bytes(raw).decode("utf-8", "replace")
+
+
+def click_row(
+    link: linkcache.LinkInfo,
+    interaction_id: Any,
+    user_agent: str,
+    args: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The Interaction row (every column) of a click on ``link`` by the current request."""
-    # First value of each query parameter, as a plain dict (MultiDict.get raises and
-    # catches an exception for every missing key).
-    args = dict(request.args.items())
+    if args is None:
+        args = query_values(request.environ)
     visitor_id = visitor.current_visitor()
     tracked = visitor_id is not None
     if tracked:
@@ -158,10 +197,17 @@ def _utm(args: dict[str, str], name: str, default: str) -> str:
     return (clean(value, UTM_MAX) or default) if value else default
 
 
+class _EmptyResponse(Response):
+    """A response without a body, so without a Content-Type."""
+
+    default_mimetype = None
+
+
 def _redirect(location: str) -> Response:
     # Each click is its own: no cache (browser, CDN) may replay this answer. No body:
     # every client follows a 302's Location.
-    return Response(status=302, headers=[("Location", location), ("Cache-Control", "no-store")])
+    headers = [("Location", location), ("Cache-Control", "no-store")]
+    return _EmptyResponse(status=302, headers=headers)
 
 
 def preview(link: linkcache.LinkInfo) -> Response:

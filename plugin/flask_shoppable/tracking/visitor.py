@@ -40,21 +40,27 @@ def is_visitor_id(value: object) -> bool:
 
 def current_visitor() -> str | None:
     """The visitor id for this request, issuing one if allowed; ``None`` if not tracked."""
-    cached = g.get(_VISITOR_KEY, _UNSET)
+    ctx_globals = g._get_current_object()  # type: ignore[attr-defined]
+    cached = ctx_globals.get(_VISITOR_KEY, _UNSET)
     if cached is not _UNSET:
-        return cached  # type: ignore[return-value]
+        return cached  # type: ignore[no-any-return]
     config = current_app.config
     visitor: str | None
     if not tracking_allowed(request, config):
         visitor = None
     else:
-        existing = request.cookies.get(config["SHOPPABLE_VISITOR_COOKIE"])
+        # No Cookie header (a first click, an in-app browser): skip parsing cookies.
+        existing = (
+            request.cookies.get(config["SHOPPABLE_VISITOR_COOKIE"])
+            if "HTTP_COOKIE" in request.environ
+            else None
+        )
         if is_visitor_id(existing):
             visitor = existing
         else:
             visitor = new_visitor_id()
-            setattr(g, _NEW_VISITOR_KEY, visitor)
-    setattr(g, _VISITOR_KEY, visitor)
+            setattr(ctx_globals, _NEW_VISITOR_KEY, visitor)
+    setattr(ctx_globals, _VISITOR_KEY, visitor)
     return visitor
 
 
