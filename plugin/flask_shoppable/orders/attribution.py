@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Uuid, bindparam, insert, select, union
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..attribution import MODELS, Touch, credit
@@ -56,17 +56,21 @@ def _in_window(stmt: Select[Any]) -> Select[Any]:
 
 
 _COLUMNS = (_INTERACTION.c.id, _INTERACTION.c.occurred_at)
-#: One statement whatever is known (a NULL parameter matches nothing), as a UNION so that
-#: each part is an index lookup (visitor and time; the customer's visitors; the primary
-#: key): an OR across them would make PostgreSQL scan every interaction.
-_TOUCHES = union(
-    _in_window(select(*_COLUMNS).where(_INTERACTION.c.visitor_id == bindparam("visitor_id"))),
-    _in_window(
-        select(*_COLUMNS)
-        .join(_VISITORS, _VISITORS.c.visitor_id == _INTERACTION.c.visitor_id)
-        .where(_VISITORS.c.customer_id == bindparam("customer_id"))
-    ),
-    _in_window(select(*_COLUMNS).where(_INTERACTION.c.id == bindparam("origin_id", type_=Uuid))),
+#: The touches of a customer: of every visitor id linked to them (the visitor who is
+#: buying is linked before this runs). A plain semi-join on indexed columns: an OR with
+#: the visitor or the origin id would make PostgreSQL scan every interaction.
+_CUSTOMER_TOUCHES = _in_window(
+    select(*_COLUMNS).where(
+        _INTERACTION.c.visitor_id.in_(
+            select(_VISITORS.c.visitor_id).where(
+                _VISITORS.c.customer_id == bindparam("customer_id")
+            )
+        )
+    )
+)
+#: The touches of one visitor (a purchase without an email: no customer to join).
+_VISITOR_TOUCHES = _in_window(
+    select(*_COLUMNS).where(_INTERACTION.c.visitor_id == bindparam("visitor_id"))
 )
 
 
@@ -80,23 +84,26 @@ def touches(
     origin_id: uuid.UUID | None = None,
     origin_fallback_at: datetime | None = None,
 ) -> list[Touch]:
-    """The touches before ``at`` that may earn credit, oldest first (one query)."""
-    found: dict[Any, Touch] = {}
-    if visitor_id or customer_id is not None or origin_id is not None:
+    """The touches before ``at`` that may earn credit, oldest first (at most one query).
+
+    ``customer_id`` (whose linked visitors include ``visitor_id``) takes precedence over
+    ``visitor_id``. The origin is added by its id and the time in it (a UUIDv7): the
+    same instant as its row, which may not be written yet (a buffered click) or belong
+    to no visitor (a shopper who opted out of tracking).
+    """
+    params = {"start": at - lookback, "at": at}
+    if customer_id is not None:
         rows = session.connection().execute(
-            _TOUCHES,
-            {
-                "start": at - lookback,
-                "at": at,
-                "visitor_id": visitor_id,
-                "customer_id": customer_id,
-                "origin_id": origin_id,
-            },
+            _CUSTOMER_TOUCHES, {**params, "customer_id": customer_id}
         )
-        found = {row.id: Touch(row.id, row.occurred_at) for row in rows}
+    elif visitor_id:
+        rows = session.connection().execute(_VISITOR_TOUCHES, {**params, "visitor_id": visitor_id})
+    else:
+        rows = None
+    found: dict[Any, Touch] = {row.id: Touch(row.id, row.occurred_at) for row in rows or ()}
     if origin_id is not None and origin_id not in found:
         origin_at = uuid7_time(origin_id) or origin_fallback_at
-        if origin_at is not None:
+        if origin_at is not None and at - lookback <= origin_at:
             found[origin_id] = Touch(origin_id, min(origin_at, at))
     return sorted(found.values(), key=lambda t: (t.at, str(t.id)))
 
