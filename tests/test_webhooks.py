@@ -804,3 +804,26 @@ def test_touches_join_the_customer_across_devices(
     assert [(c.interaction_id, c.amount) for c in credits] == [(click, 1500)]
     links = {v.visitor_id: v.customer_id for v in session.scalars(select(CustomerVisitor))}
     assert links == {phone: order.customer_id, laptop: order.customer_id}
+
+
+def test_payment_after_the_stock_was_released_and_sold_is_flagged_oversold(
+    app: Flask, client: FlaskClient, session: Session, emulator: StripeEmulator
+) -> None:
+    from flask_shoppable.checkout import service as checkout_service
+
+    item = variant(session, "last-ones", price=1000, stock=5)
+    late = open_checkout(session, [(item, 3)])
+    checkout_service.release(session, late, checkout_service.EXPIRED)
+    session.commit()
+    open_checkout(session, [(item, 4)])  # someone else takes what came back
+    assert stock(session, item.id) == 1
+
+    response = post_event(client, emulator, "checkout.session.completed", session_object(late))
+    assert response.status_code == 200
+    order = order_of(session, late)
+    assert order is not None
+    assert order.status == "paid"
+    assert "oversold: the stock of 3 of variant" in order.flagged_reason
+    kinds = session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id)).all()
+    assert kinds == ["paid", "flagged"]
+    assert stock(session, item.id) == 1
