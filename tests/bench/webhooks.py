@@ -280,6 +280,11 @@ class Database:
                 )
                 for checkout_id, click, visitor in zip(ids, clicks, visitors, strict=True):
                     objects.append(_session(checkout_id, subtotal, str(click), visitor))
+        if self.backend == "postgresql":
+            # Statistics, as a live database has them (autovacuum would get there later):
+            # without them the planner takes the bulk-loaded tables for empty ones.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("ANALYZE"))
         engine.dispose()
         return objects
 
