@@ -18,7 +18,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
 FLASK := cd $(STOREFRONT) && $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint clean bench-redirect bench-webhooks
+.PHONY: help demo test lint clean bench-redirect bench-webhooks bench-reports bench-outbox
 
 help:
 	@echo "make demo   install into $(VENV)/, migrate and seed the demo shop, serve it on http://$(HOST):$(PORT)"
@@ -27,6 +27,8 @@ help:
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make bench-redirect   the tracked redirect vs a bare Flask redirect (gunicorn, wrk), SQLite and PostgreSQL"
 	@echo "make bench-webhooks   Stripe webhook ingest vs a bare verify-and-insert endpoint, SQLite and PostgreSQL"
+	@echo "make bench-outbox     drain 10,000 outbox messages into the fake HubSpot, 1 and 4 workers vs a bare HTTP loop"
+	@echo "make bench-reports    the dashboard's report queries at 100k and 1M interactions, 30 and 365 days, five models (PostgreSQL)"
 	@echo "make clean  remove $(VENV)/, build output and the demo's database"
 
 $(VENV)/bin/python:
@@ -73,6 +75,12 @@ bench-redirect: $(VENV)/.installed-test
 
 bench-webhooks: $(VENV)/.installed-test
 	$(BIN)/python tests/bench/webhooks.py $(BENCH_ARGS)
+
+bench-outbox: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/outbox.py $(BENCH_ARGS)
+
+bench-reports: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/reports.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -196,6 +196,14 @@ def test_click_redirects_to_the_post_and_records_everything(
     assert params["utm_campaign"] == ["summer"]
     assert params["utm_content"] == ["bio"]
     assert response.headers["Cache-Control"] == "no-store"
+    # The plugin's security headers, each once (built into the redirect, not added after).
+    for name, value in (
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", "frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ):
+        assert response.headers.getlist(name) == [value]
 
     [row] = interactions(app)
     assert (

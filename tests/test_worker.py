@@ -162,7 +162,7 @@ def test_a_failing_job_does_not_stop_the_others(app: Flask) -> None:
         raise RuntimeError("job bug")
 
     register_job(app, Job("boom", boom))
-    assert Worker(app).run_once() == {"webhooks": 0, "checkouts": 0, "boom": 0}
+    assert Worker(app).run_once() == {"webhooks": 0, "checkouts": 0, "outbox": 0, "boom": 0}
 
 
 def test_cli_once(app: Flask) -> None:

@@ -4,10 +4,12 @@
 database and the emulator's settings in the environment. ``SLOW_HANDLER_SECONDS`` makes
 the checkout.session.completed handler do its work, touch ``SLOW_HANDLER_MARKER`` and
 then sleep before the transaction commits: the window in which a test kills the worker.
+``WORKER_APP_CONFIG`` (JSON) adds settings (the CRM outbox tests' sinks).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ def create_app() -> Flask:
     app = Flask("worker_host", instance_path=os.environ.get("INSTANCE_PATH"))
     app.config.update(TESTING=True, SECRET_KEY="test-secret-key-for-the-suite")
     app.config.update({key: os.environ[key] for key in SETTINGS if key in os.environ})
+    app.config.update(json.loads(os.environ.get("WORKER_APP_CONFIG", "{}")))
     Shoppable(app)
     seconds = os.environ.get("SLOW_HANDLER_SECONDS")
     if seconds:

@@ -95,15 +95,28 @@ def revoke_api_key(key_id: str) -> None:
 
 
 def _register_capability_commands() -> None:
+    from .admin.cli import create_merchant_command
     from .catalog.importer import import_products_command
+    from .crm.cli import outbox_group
+    from .crm.erasure import forget_command
     from .demo import seed_demo_command
     from .doctor import doctor_command
+    from .listening.cli import listening_report_command
+    from .publishing.cli import publish_demo_command, rotate_token_keys_command
+    from .reports.cli import report_command
     from .worker import worker_command
 
+    group.add_command(create_merchant_command)
     group.add_command(import_products_command)
     group.add_command(seed_demo_command)
     group.add_command(worker_command)
     group.add_command(doctor_command)
+    group.add_command(rotate_token_keys_command)
+    group.add_command(publish_demo_command)
+    group.add_command(forget_command)
+    group.add_command(report_command)
+    group.add_command(listening_report_command)
+    group.add_command(outbox_group)
 
 
 _register_capability_commands()

@@ -97,6 +97,60 @@ DEFAULTS: dict[str, Setting] = {
     "SHOPPABLE_TOKEN_MAX_AGE_DAYS": Setting(
         7, "How long the signed attribution token in a redirect URL stays valid."
     ),
+    "SHOPPABLE_SALESFORCE_DOMAIN": Setting(
+        None,
+        "Salesforce sink: the org's My Domain address (https://acme.my.salesforce.com); its "
+        "/services/oauth2/token issues the client-credentials tokens. Required when "
+        "'salesforce' is in SHOPPABLE_CRM_SINKS.",
+    ),
+    "SHOPPABLE_SALESFORCE_CLIENT_ID": Setting(
+        None, "Salesforce sink: the connected app's consumer key (client credentials flow)."
+    ),
+    "SHOPPABLE_SALESFORCE_CLIENT_SECRET": Setting(
+        None, "Salesforce sink: the connected app's consumer secret; never logged."
+    ),
+    "SHOPPABLE_SALESFORCE_API_VERSION": Setting(
+        "v62.0", "Salesforce sink: the REST API version in the data paths (vNN.N)."
+    ),
+    "SHOPPABLE_SALESFORCE_CONTACT_EXTERNAL_ID": Setting(
+        "Shoppable_Email__c",
+        "Salesforce sink: the Contact's custom External ID (unique, text) field holding the "
+        "customer's email; Contacts are upserted by it.",
+    ),
+    "SHOPPABLE_SALESFORCE_ORDER_EXTERNAL_ID": Setting(
+        "Shoppable_Order_Id__c",
+        "Salesforce sink: the Opportunity's custom External ID (unique, text) field holding "
+        "the order id; Opportunities are upserted by it.",
+    ),
+    "SHOPPABLE_WEBHOOK_SINK_URL": Setting(
+        None,
+        "Signed webhook sink: the https URL every order event is POSTed to (Zapier, n8n, a "
+        "home-grown CRM). Required when 'webhook' is in SHOPPABLE_CRM_SINKS.",
+    ),
+    "SHOPPABLE_WEBHOOK_SINK_SECRET": Setting(
+        None,
+        "Signed webhook sink: the shared secret (16 characters or more) of the "
+        "Shoppable-Signature HMAC-SHA256; never logged.",
+    ),
+    "SHOPPABLE_SEGMENT_WRITE_KEY": Setting(
+        None,
+        "Segment sink: the source's write key (HTTP Basic auth user). Required when "
+        "'segment' is in SHOPPABLE_CRM_SINKS.",
+    ),
+    "SHOPPABLE_SEGMENT_URL": Setting(
+        "https://api.segment.io",
+        "Segment sink: the tracking API's base address (EU workspaces: "
+        "https://eu1.api.segmentapis.com; or any tool that speaks Segment's API).",
+    ),
+    "SHOPPABLE_META_PIXEL_ID": Setting(
+        None,
+        "Conversions API sink: the pixel (dataset) id Purchase events go to. Required, with "
+        "SHOPPABLE_META_CAPI_TOKEN and SHOPPABLE_PUBLIC_URL, when 'meta_capi' is in "
+        "SHOPPABLE_CRM_SINKS.",
+    ),
+    "SHOPPABLE_META_CAPI_TOKEN": Setting(
+        None, "Conversions API sink: the system user's access token for the pixel; never logged."
+    ),
     "SHOPPABLE_STRIPE_SECRET_KEY": Setting(
         None,
         "Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...). Required. "
@@ -166,9 +220,160 @@ DEFAULTS: dict[str, Setting] = {
     "SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS": Setting(
         7, "time_decay: a touch's weight halves for every this many days before the purchase."
     ),
+    "SHOPPABLE_REPORTS_DATABASE_URL": Setting(
+        None,
+        "SQLAlchemy URL the reports (dashboard, /api/reports, flask shoppable report) read "
+        "from, such as a PostgreSQL read replica. Unset: the plugin's own database.",
+    ),
+    "SHOPPABLE_ADMIN_AUTH": Setting(
+        None,
+        "The host app's own authentication for the merchant pages: a callable (or its import "
+        "path, 'myapp.auth:shop_admin') called with no arguments on each admin request, "
+        "returning the merchant's identity, None (refused: 403) or a response (e.g. a "
+        "redirect to the host's sign-in). Unset: merchant accounts (flask shoppable "
+        "create-merchant) sign in at <prefix>/admin/sign-in.",
+    ),
+    "SHOPPABLE_ADMIN_IDLE_MINUTES": Setting(
+        30, "A merchant's admin session ends after this many minutes without a request."
+    ),
+    "SHOPPABLE_ADMIN_SESSION_HOURS": Setting(
+        12, "A merchant's admin session ends this many hours after sign-in, however active."
+    ),
+    "SHOPPABLE_ADMIN_LOGIN_ATTEMPTS": Setting(
+        5,
+        "Failed sign-ins allowed per email and client address within "
+        "SHOPPABLE_ADMIN_LOGIN_WINDOW_MINUTES; more are refused until the window passes.",
+    ),
+    "SHOPPABLE_ADMIN_LOGIN_WINDOW_MINUTES": Setting(
+        15, "The window in which failed sign-ins are counted (see SHOPPABLE_ADMIN_LOGIN_ATTEMPTS)."
+    ),
+    "SHOPPABLE_ADMIN_UPLOAD_MAX_BYTES": Setting(
+        5 * 1024 * 1024,
+        "Largest image a merchant may upload (post images, logo); PNG, JPEG, GIF or WebP, "
+        "stored under the instance folder (shoppable-media/).",
+    ),
+    "SHOPPABLE_CRM_SINKS": Setting(
+        [],
+        "The CRM sinks that receive order events (paid, refunded, disputed) through the "
+        "outbox: a list of hubspot, salesforce, webhook, segment, meta_capi. Each has its "
+        "own keys, checked at start-up.",
+    ),
+    "SHOPPABLE_OUTBOX_MAX_ATTEMPTS": Setting(
+        15, "Delivery attempts of an outbox message before it is dead-lettered."
+    ),
+    "SHOPPABLE_OUTBOX_BATCH_SIZE": Setting(50, "Outbox messages a worker claims at once."),
+    "SHOPPABLE_OUTBOX_BACKOFF_SECONDS": Setting(
+        10,
+        "First retry delay of a failed delivery; doubles with each attempt (with jitter) up "
+        "to SHOPPABLE_OUTBOX_BACKOFF_MAX_SECONDS. A receiver's Retry-After takes precedence.",
+    ),
+    "SHOPPABLE_OUTBOX_BACKOFF_MAX_SECONDS": Setting(3600, "Longest retry delay (seconds)."),
+    "SHOPPABLE_OUTBOX_LEASE_SECONDS": Setting(
+        120,
+        "How long a worker's claim on a batch lasts (renewed while it works); a killed "
+        "worker's messages are due again after it.",
+    ),
+    "SHOPPABLE_OUTBOX_HTTP_TIMEOUT": Setting(
+        10, "Timeout (seconds) of every request a sink makes (connect and read)."
+    ),
+    "SHOPPABLE_HUBSPOT_ACCESS_TOKEN": Setting(
+        None, "HubSpot private app access token (Bearer); required with the hubspot sink."
+    ),
+    "SHOPPABLE_HUBSPOT_BASE_URL": Setting("https://api.hubapi.com", "HubSpot's API base URL."),
+    "SHOPPABLE_HUBSPOT_PATH_PREFIX": Setting(
+        "/crm/v3",
+        "Path of HubSpot's CRM objects API under the base URL (/crm/v3, or a dated path "
+        "such as /crm/objects/2025-09 when HubSpot moves).",
+    ),
+    "SHOPPABLE_HUBSPOT_ORDER_ID_PROPERTY": Setting(
+        "shoppable_order_id",
+        "The deal property holding the order id: create it in HubSpot as a unique-value "
+        "property; deals are upserted by it.",
+    ),
+    "SHOPPABLE_HUBSPOT_PIPELINE": Setting("default", "The deal pipeline of shop orders."),
+    "SHOPPABLE_HUBSPOT_PAID_STAGE": Setting("closedwon", "Deal stage of a paid order."),
+    "SHOPPABLE_HUBSPOT_REFUNDED_STAGE": Setting(
+        "closedlost", "Deal stage of a fully refunded order (partly refunded: paid stage)."
+    ),
+    "SHOPPABLE_TOKEN_KEYS": Setting(
+        [],
+        "Fernet keys (Fernet.generate_key()) that encrypt the connected channel accounts' "
+        "tokens at rest, newest first: the newest encrypts, all decrypt (rotate with flask "
+        "shoppable rotate-token-keys). A comma-separated string is accepted. Empty: one key "
+        "derived from SHOPPABLE_SECRET_KEY (fine for a demo; set your own in production).",
+    ),
+    "SHOPPABLE_PUBLISH_TIMEOUT": Setting(
+        20, "Seconds before a call to a social platform (or fetching a post's image) is abandoned."
+    ),
+    "SHOPPABLE_PUBLISH_LOCAL_IMAGES": Setting(
+        False,
+        "Accept post images on private or loopback addresses when publishing to the channels "
+        "(tests, a local demo). Off: such an image is refused before any call, since the "
+        "platforms fetch images from the internet (and the plugin fetches nothing internal).",
+    ),
+    "SHOPPABLE_INSTAGRAM_POLLS": Setting(
+        5,
+        "Polls of an Instagram media container's status in one delivery before the message "
+        "is retried later (with the same container).",
+    ),
+    "SHOPPABLE_INSTAGRAM_POLL_SECONDS": Setting(
+        3, "Seconds between two polls of an Instagram media container's status."
+    ),
+    "SHOPPABLE_PINTEREST_API_URL": Setting(
+        "https://api.pinterest.com",
+        "Base address of Pinterest's API (pins go to /v5/pins). Tests point it at "
+        "flask_shoppable.testing.FakePinterest.",
+    ),
+    "SHOPPABLE_LINKEDIN_API_URL": Setting(
+        "https://api.linkedin.com",
+        "Base address of LinkedIn's REST API (posts go to /rest/posts). Tests point it at "
+        "flask_shoppable.testing.FakeLinkedIn.",
+    ),
+    "SHOPPABLE_LINKEDIN_VERSION": Setting(
+        "202610", "The LinkedIn-Version header (YYYYMM) of every LinkedIn call."
+    ),
+    "SHOPPABLE_X_API_URL": Setting(
+        "https://api.x.com",
+        "Base address of the X API (posts go to /2/tweets). Tests point it at "
+        "flask_shoppable.testing.FakeX.",
+    ),
     "SHOPPABLE_API_TITLE": Setting("Flask-Shoppable", "Title of the OpenAPI document."),
     "SHOPPABLE_API_DOCS": Setting(
         True, "Serve the interactive API docs page (Swagger UI, served locally) at /api/docs."
+    ),
+    "SHOPPABLE_META_GRAPH_URL": Setting(
+        "https://graph.facebook.com",
+        "Base address of Meta's Graph API (private replies, Conversions API, publishing); "
+        "tests point it at the local fake (flask_shoppable.testing.FakeGraph).",
+    ),
+    "SHOPPABLE_META_GRAPH_VERSION": Setting(
+        "v21.0", "The Graph API version in every Graph call's path (vNN.N)."
+    ),
+    "SHOPPABLE_META_APP_SECRET": Setting(
+        None,
+        "The Meta app's secret: checks X-Hub-Signature-256 on <prefix>/webhooks/meta. "
+        "Unset: social listening is off (the webhook answers 404). Set: "
+        "SHOPPABLE_META_VERIFY_TOKEN and SHOPPABLE_META_PAGE_TOKEN are required.",
+    ),
+    "SHOPPABLE_META_VERIFY_TOKEN": Setting(
+        None,
+        "The verify token typed into the Meta app's webhook settings (the subscription "
+        "handshake echoes hub.challenge only when hub.verify_token equals it).",
+    ),
+    "SHOPPABLE_META_PAGE_TOKEN": Setting(
+        None,
+        "Page access token (pages_messaging, instagram_manage_messages) that sends "
+        "private replies to comments; never logged.",
+    ),
+    "SHOPPABLE_LISTENING_MAX_COMMENTS_PER_USER": Setting(
+        10,
+        "Comments by one person on one post within 24 hours that become interactions; more "
+        "are kept as 'flood' (no interaction, no reply).",
+    ),
+    "SHOPPABLE_LISTENING_REPLY_TEXT": Setting(
+        "Thanks for your comment! Here is your link: {link}",
+        "Default text of a private reply when a post's keyword rule has none; {link} is "
+        "the commenter's own link.",
     ),
 }
 
@@ -218,6 +423,21 @@ def load(app: Flask) -> None:
             f"backend {backend!r} is not supported: use sqlite or postgresql",
         )
 
+    reports_url = config["SHOPPABLE_REPORTS_DATABASE_URL"]
+    if reports_url is not None:
+        try:
+            reports_backend = normalize_url(reports_url).get_backend_name()
+        except (ArgumentError, ValueError, TypeError) as exc:
+            raise ConfigError(
+                "SHOPPABLE_REPORTS_DATABASE_URL", f"is not a database URL ({exc})"
+            ) from None
+        if reports_backend != backend:
+            raise ConfigError(
+                "SHOPPABLE_REPORTS_DATABASE_URL",
+                f"must be a {backend} database like SHOPPABLE_DATABASE_URL (a replica of "
+                f"it), got {reports_backend!r}",
+            )
+
     if not isinstance(config["SHOPPABLE_ENGINE_OPTIONS"], dict):
         raise ConfigError("SHOPPABLE_ENGINE_OPTIONS", "must be a dict")
 
@@ -263,9 +483,11 @@ def load(app: Flask) -> None:
         if not isinstance(config[key], str) or not config[key].strip():
             raise ConfigError(key, "must be a non-empty string")
 
+    _check_listening(config)
     _check_stripe(config)
     _check_checkout(config)
     _check_orders(config)
+    _check_admin(config)
 
     for key in (
         "SHOPPABLE_POSTS_PER_PAGE",
@@ -416,6 +638,37 @@ def _check_checkout(config: Any) -> None:
     config["SHOPPABLE_SHIPPING_RATES"] = checked
 
 
+_GRAPH_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+
+
+def _check_listening(config: Any) -> None:
+    """Graph address and version; with an app secret, the verify and page tokens."""
+    base = config["SHOPPABLE_META_GRAPH_URL"]
+    if not isinstance(base, str) or not _API_BASE_RE.match(base):
+        raise ConfigError(
+            "SHOPPABLE_META_GRAPH_URL", f"must be an absolute http(s) URL, got {base!r}"
+        )
+    config["SHOPPABLE_META_GRAPH_URL"] = base.rstrip("/")
+    version = config["SHOPPABLE_META_GRAPH_VERSION"]
+    if not isinstance(version, str) or not _GRAPH_VERSION_RE.match(version):
+        raise ConfigError("SHOPPABLE_META_GRAPH_VERSION", f"must look like v21.0, got {version!r}")
+    secret = config["SHOPPABLE_META_APP_SECRET"]
+    if secret is not None:
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise ConfigError("SHOPPABLE_META_APP_SECRET", "must be the app secret (a string)")
+        for key in ("SHOPPABLE_META_VERIFY_TOKEN", "SHOPPABLE_META_PAGE_TOKEN"):
+            value = config[key]
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(key, "is required when SHOPPABLE_META_APP_SECRET is set")
+    _positive_int(
+        "SHOPPABLE_LISTENING_MAX_COMMENTS_PER_USER",
+        config["SHOPPABLE_LISTENING_MAX_COMMENTS_PER_USER"],
+    )
+    text = config["SHOPPABLE_LISTENING_REPLY_TEXT"]
+    if not isinstance(text, str) or not text.strip() or len(text) > 900:
+        raise ConfigError("SHOPPABLE_LISTENING_REPLY_TEXT", "must be 1 to 900 characters")
+
+
 def _check_orders(config: Any) -> None:
     """Webhook body cap and the attribution settings."""
     from .attribution import MODELS
@@ -435,3 +688,21 @@ def _check_orders(config: Any) -> None:
         raise ConfigError(
             "SHOPPABLE_ATTRIBUTION_HALF_LIFE_DAYS", "must be a number of days in (0, 365]"
         )
+
+
+def _check_admin(config: Any) -> None:
+    """The merchant pages: the host's auth hook resolves to a callable; bounds are positive."""
+    from .admin.auth import resolve_hook
+
+    try:
+        config["SHOPPABLE_ADMIN_AUTH"] = resolve_hook(config["SHOPPABLE_ADMIN_AUTH"])
+    except ValueError as exc:
+        raise ConfigError("SHOPPABLE_ADMIN_AUTH", str(exc)) from None
+    for key in (
+        "SHOPPABLE_ADMIN_IDLE_MINUTES",
+        "SHOPPABLE_ADMIN_SESSION_HOURS",
+        "SHOPPABLE_ADMIN_LOGIN_ATTEMPTS",
+        "SHOPPABLE_ADMIN_LOGIN_WINDOW_MINUTES",
+        "SHOPPABLE_ADMIN_UPLOAD_MAX_BYTES",
+    ):
+        _positive_int(key, config[key])

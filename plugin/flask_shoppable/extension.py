@@ -71,14 +71,21 @@ class Shoppable:
         )
         prefix = app.config["SHOPPABLE_URL_PREFIX"]
 
-        from . import cli, web
+        from . import cli, crm, web
+        from .admin import setup as admin_setup
         from .api import base as api_base
         from .catalog.api import blp as catalog_blp
         from .checkout.views import bp as checkout_bp
+        from .crm.api import blp as outbox_blp
+        from .listening import setup as listening_setup
+        from .listening.api import blp as listening_blp
         from .orders.api import blp as orders_blp
         from .orders.api import events_blp
         from .orders.webhooks import bp as webhooks_bp
         from .payments.stripe import StripeProvider
+        from .publishing import setup as publishing_setup
+        from .publishing.api import blp as publishing_blp
+        from .reports.api import blp as reports_blp
         from .social.api import blp as social_blp
         from .social.pages import bp as pages_bp
         from .tracking.recorder import Recorder
@@ -90,7 +97,21 @@ class Shoppable:
         app.register_blueprint(templates)
         for blueprint in (pages_bp, tracking_bp, checkout_bp, webhooks_bp):
             app.register_blueprint(blueprint, url_prefix=prefix or None)
-        api = api_base.setup(app, prefix, [catalog_blp, social_blp, orders_blp, events_blp])
+        api = api_base.setup(
+            app,
+            prefix,
+            [
+                catalog_blp,
+                social_blp,
+                orders_blp,
+                events_blp,
+                listening_blp,
+                publishing_blp,
+                outbox_blp,
+                reports_blp,
+            ],
+        )
+        admin_setup(app, prefix)
         web.install(app)
 
         session_factory = db.make_session_factory(engine)
@@ -103,5 +124,8 @@ class Shoppable:
             recorder=Recorder(app.config, session_factory),
             payments=StripeProvider.from_config(app.config),
         )
+        crm.setup(app)
         app.teardown_appcontext(db.remove_session)
         app.cli.add_command(cli.group)
+        listening_setup(app, prefix)
+        publishing_setup(app)

@@ -43,6 +43,15 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from ._fakes.hubspot import FakeHubSpot
+from ._fakes.images import FakeImageHost
+from ._fakes.linkedin import FakeLinkedIn
+from ._fakes.meta import FakeGraph
+from ._fakes.pinterest import FakePinterest
+from ._fakes.salesforce import FakeSalesforce
+from ._fakes.segment import FakeSegment
+from ._fakes.webhook_receiver import FakeWebhookReceiver
+from ._fakes.x import FakeX
 from ._stripe_emulator.app import EmulatorApp
 from ._stripe_emulator.errors import StripeApiError
 from ._stripe_emulator.ledger import TEST_CARDS, Address, CardDeclined, Ledger, new_id
@@ -63,6 +72,15 @@ __all__ = [
     "CardDeclined",
     "Delivery",
     "Endpoint",
+    "FakeGraph",
+    "FakeHubSpot",
+    "FakeImageHost",
+    "FakeLinkedIn",
+    "FakePinterest",
+    "FakeSalesforce",
+    "FakeSegment",
+    "FakeWebhookReceiver",
+    "FakeX",
     "StripeApiError",
     "StripeEmulator",
 ]

@@ -8,6 +8,8 @@ one batch and says how much it did):
   processing was interrupted (the process storing them died).
 * ``checkouts``: release the stock of checkouts whose session expired without its
   webhook (``checkout.service.release_expired``).
+* ``outbox``: deliver the CRM/ad-platform/social outbox (:mod:`.crm.delivery`: claimed
+  with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 
 A host or a later capability adds its own with :func:`register_job` (the outbox will).
 
@@ -117,9 +119,17 @@ def release_expired_checkouts(app: Flask, now: datetime, should_stop: Callable[[
     return released
 
 
+def deliver_outbox(app: Flask, now: datetime, should_stop: Callable[[], bool]) -> int:
+    """Deliver the outbox messages that are due (:mod:`.crm.delivery`)."""
+    from .crm import delivery
+
+    return delivery.run(app, now, should_stop)
+
+
 DEFAULT_JOBS: tuple[Job, ...] = (
     Job("webhooks", retry_webhook_events, interval=1.0),
     Job("checkouts", release_expired_checkouts, interval=30.0),
+    Job("outbox", deliver_outbox, interval=1.0),
 )
 
 
@@ -229,7 +239,7 @@ class Worker:
 @click.option("--once", is_flag=True, help="Run every job until it has nothing due, then exit.")
 @with_appcontext
 def worker_command(once: bool) -> None:
-    """Retry webhook events and release expired checkouts (SIGTERM/SIGINT stop it)."""
+    """Retry webhook events, release expired checkouts, deliver the outbox (SIGTERM stops it)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -3,11 +3,14 @@
 Both answer ``GET /shop/s/<code>`` with a 302 and a Set-Cookie. ``tracked`` is the
 plugin's real redirect (link cache, click recording, signed token); ``bare`` is the
 floor: Flask alone, no database, a Location of the same length. Settings come from the
-environment the benchmark sets: BENCH_DATABASE_URL, BENCH_WRITE_MODE, BENCH_INSTANCE.
+environment the benchmark sets: BENCH_DATABASE_URL, BENCH_WRITE_MODE, BENCH_INSTANCE, and
+for experiments BENCH_EXTRA (``KEY=<json>,KEY=<json>``: more settings for the tracked app,
+e.g. ``SHOPPABLE_LINK_CACHE_SECONDS=5``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 
@@ -32,6 +35,9 @@ def tracked() -> Flask:
         SHOPPABLE_CLICK_WRITE_MODE=os.environ.get("BENCH_WRITE_MODE", "buffered"),
         **STRIPE,
     )
+    for item in filter(None, os.environ.get("BENCH_EXTRA", "").split(",")):
+        key, _, value = item.partition("=")
+        app.config[key] = json.loads(value)
     Shoppable(app)
     return app
 

@@ -2,6 +2,7 @@
 
 Routes (under ``<prefix>/api``, behind API keys, see :mod:`flask_shoppable.api.base`):
 ``GET /orders``, ``GET /orders/<id>``, ``POST /orders/<id>/refunds``,
+``POST /orders/<id>/fulfilment``, ``GET /orders/unfulfilled.csv``,
 ``GET /webhooks/events``, ``GET /webhooks/events/<id>``,
 ``POST /webhooks/events/<id>/replay``, ``GET /webhooks/rejections``.
 """
@@ -13,19 +14,20 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import current_app, request, url_for
+from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import db
 from ..api import abort
 from ..catalog.pagination import ConfiguredPaginationBlueprint, page_of
-from ..db import utcnow
 from ..social.models import Post, TrackedLink
-from . import eventlog, processing, service
+from . import fulfilment, processing, service
 from .models import Order, WebhookEvent, WebhookRejection
 from .schemas import (
+    FulfilmentRequestSchema,
+    FulfilmentSchema,
     OrderDetailSchema,
     OrderQuerySchema,
     OrderSchema,
@@ -63,6 +65,8 @@ def _order_errors(view: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return view(*args, **kwargs)
+        except fulfilment.FulfilmentInvalid as exc:
+            abort(exc.status, exc.message, errors={"json": {k: [v] for k, v in exc.errors.items()}})
         except service.OrderError as exc:
             abort(exc.status, exc.message)
 
@@ -156,6 +160,27 @@ def order_detail(order: Order) -> dict[str, Any]:
     return data
 
 
+@blp.route("/orders/unfulfilled.csv", endpoint="orders_unfulfilled")
+class UnfulfilledOrders(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "CSV: order_id, paid_at, email, name, address_line1, "
+                "address_line2, city, state, postal_code, country, sku, item, quantity.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    def get(self) -> Response:
+        """The paid orders still to ship, for a warehouse: CSV, one row per line.
+
+        Oldest payment first; orders refunded in full are left out. A cell a spreadsheet
+        would run as a formula (starting with =, +, -, @, a tab or a carriage return) is
+        prefixed with an apostrophe. Ship them with ``POST /orders/<id>/fulfilment``.
+        """
+        return fulfilment.warehouse_response()
+
+
 @blp.route("/orders/<int:order_id>", endpoint="order")
 class OrderById(MethodView):
     @blp.response(200, OrderDetailSchema)
@@ -212,6 +237,45 @@ class OrderRefunds(MethodView):
         return refund, 201, headers_out
 
 
+def fulfilment_of(order: Order) -> dict[str, Any]:
+    """The order's shipment as the API answers it."""
+    return {
+        "order_id": order.id,
+        "fulfilled_at": order.fulfilled_at,
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "tracking_url": fulfilment.tracking_url(order.carrier, order.tracking_number),
+    }
+
+
+@blp.route("/orders/<int:order_id>/fulfilment", endpoint="order_fulfilment")
+class OrderFulfilment(MethodView):
+    @blp.arguments(FulfilmentRequestSchema)
+    @blp.response(200, FulfilmentSchema)
+    @blp.alt_response(404, schema="Error", description="No such id.")
+    @blp.alt_response(
+        409, schema="Error", description="The order is not paid, or was refunded in full."
+    )
+    @_order_errors
+    def post(self, data: dict[str, Any], order_id: int) -> dict[str, Any]:
+        """Mark an order shipped, with the carrier and the parcel's tracking number.
+
+        Posting again with other values corrects them (the first ``fulfilled_at`` stays;
+        the history keeps both); the same values again change nothing. Only paid orders
+        that are not refunded in full ship. Bad values answer 422 with a message per
+        field.
+        """
+        state = current_app.extensions["shoppable"]
+        with state.session_factory() as session:
+            result = fulfilment.fulfil(
+                session,
+                order_id,
+                carrier=data["carrier"],
+                tracking_number=data["tracking_number"],
+            )
+            return fulfilment_of(result.order)
+
+
 @events_blp.route("/webhooks/events", endpoint="events")
 class Events(MethodView):
     @events_blp.arguments(WebhookEventQuerySchema, location="query")
@@ -266,21 +330,8 @@ class EventReplay(MethodView):
         already right; a failed, deferred or ignored one is tried again. Answers the
         event as it is afterwards (its status says how it went).
         """
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = app.extensions["shoppable"]
         _event(event_id)
-        with state.session_factory() as session:
-            session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == event_id)
-                .values(status="received", next_attempt_at=utcnow() + eventlog.RECEIVED_GRACE)
-            )
-            session.commit()
-            outcome = processing.process(session, app, event_id)
-            follow_ups = [processing.process(session, app, i) for i in outcome.nudged]
-        outcome.send_signals(app)
-        for follow_up in follow_ups:
-            follow_up.send_signals(app)
+        processing.replay(current_app._get_current_object(), event_id)  # type: ignore[attr-defined]
         session = db.session()
         session.expire_all()
         return _event_detail(_event(event_id))

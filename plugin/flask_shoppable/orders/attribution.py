@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from ..attribution import MODELS, Touch, credit
@@ -49,7 +49,8 @@ _VISITORS = cast(Table, CustomerVisitor.__table__)
 
 def _in_window(stmt: Select[Any]) -> Select[Any]:
     return stmt.where(
-        _INTERACTION.c.kind.in_(CREDITED_KINDS),
+        # A fixed list of bound values: an "expanding" IN would be rewritten per call.
+        _INTERACTION.c.kind.in_([literal(kind) for kind in CREDITED_KINDS]),
         _INTERACTION.c.occurred_at >= bindparam("start"),
         _INTERACTION.c.occurred_at <= bindparam("at"),
     )
@@ -100,9 +101,24 @@ def touches(
         rows = session.connection().execute(_VISITOR_TOUCHES, {**params, "visitor_id": visitor_id})
     else:
         rows = None
-    found: dict[Any, Touch] = {row.id: Touch(row.id, row.occurred_at) for row in rows or ()}
+    found = [(row.id, row.occurred_at) for row in rows or ()]
+    return with_origin(
+        found, at=at, lookback=lookback, origin_id=origin_id, fallback=origin_fallback_at
+    )
+
+
+def with_origin(
+    rows: list[tuple[Any, datetime]],
+    *,
+    at: datetime,
+    lookback: timedelta,
+    origin_id: uuid.UUID | None,
+    fallback: datetime | None,
+) -> list[Touch]:
+    """The touches of ``rows`` (id, occurred_at) and the origin, oldest first, each once."""
+    found: dict[Any, Touch] = {touch_id: Touch(touch_id, occurred) for touch_id, occurred in rows}
     if origin_id is not None and origin_id not in found:
-        origin_at = uuid7_time(origin_id) or origin_fallback_at
+        origin_at = uuid7_time(origin_id) or fallback
         if origin_at is not None and at - lookback <= origin_at:
             found[origin_id] = Touch(origin_id, min(origin_at, at))
     return sorted(found.values(), key=lambda t: (t.at, str(t.id)))

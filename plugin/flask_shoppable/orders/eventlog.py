@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
@@ -116,12 +116,15 @@ def _store_statement(dialect: str) -> Any:
     )
 
 
+#: status IN the open statuses, as a fixed list of bound values (not an "expanding" IN,
+#: which SQLAlchemy rewrites on every execution).
+_OPEN = _TABLE.c.status.in_([literal(status) for status in OPEN_STATUSES])
 _SELECT_STORED = select(_TABLE.c.id, _TABLE.c.status).where(
     _TABLE.c.provider == bindparam("provider"), _TABLE.c.event_id == bindparam("event_id")
 )
 _CLAIM = (
     update(_TABLE)
-    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status.in_(OPEN_STATUSES))
+    .where(_TABLE.c.id == bindparam("row_id"), _OPEN)
     .values(
         status="processed",
         attempts=_TABLE.c.attempts + 1,

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -79,6 +80,7 @@ class Order(Base):
         Index("ix_shoppable_order_email", "email"),
         Index("ix_shoppable_order_channel_paid_at", "channel", "paid_at"),
         Index("ix_shoppable_order_post_paid_at", "post_id", "paid_at"),
+        Index("ix_shoppable_order_status_fulfilled_at", "status", "fulfilled_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,6 +120,11 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: Set when the merchant shipped it (:mod:`.fulfilment`); NULL: still to ship.
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The shipment's carrier and tracking number, as the merchant typed them.
+    carrier: Mapped[str] = mapped_column(String(100), default="", server_default=text("''"))
+    tracking_number: Mapped[str] = mapped_column(String(100), default="", server_default=text("''"))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order",

@@ -29,10 +29,12 @@ from typing import Any
 
 from blinker import NamedSignal
 from flask import Flask
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from . import eventlog, service
+from .models import WebhookEvent
 
 log = logging.getLogger("flask_shoppable.webhooks")
 
@@ -223,3 +225,26 @@ def _dispatch(
         )
         return Outcome("deferred", event_id=ctx.event_id, message=reason)
     return Outcome("processed", event_id=ctx.event_id, signals=ctx.signals, nudged=ctx.nudged)
+
+
+def replay(app: Flask, row_id: int) -> Outcome:
+    """Process stored event ``row_id`` again, now, whatever its status; send its signals.
+
+    Handlers are idempotent, so a processed event changes nothing that is already right;
+    a failed, deferred or ignored one is tried again. Used by the API's and the admin's
+    replay buttons.
+    """
+    state = app.extensions["shoppable"]
+    with state.session_factory() as session:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == row_id)
+            .values(status="received", next_attempt_at=utcnow() + eventlog.RECEIVED_GRACE)
+        )
+        session.commit()
+        outcome = process(session, app, row_id)
+        follow_ups = [process(session, app, i) for i in outcome.nudged]
+    outcome.send_signals(app)
+    for follow_up in follow_ups:
+        follow_up.send_signals(app)
+    return outcome

@@ -48,6 +48,9 @@ class OrderQuerySchema(Schema):
     flagged = _QueryBoolean(
         metadata={"description": "Only orders whose event disagreed with their checkout."}
     )
+    fulfilled = _QueryBoolean(
+        metadata={"description": "true: shipped orders; false: orders not shipped yet."}
+    )
 
     @validates_schema
     def _range(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -99,6 +102,11 @@ class OrderSchema(Schema):
     created_at = fields.DateTime()
     paid_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime()
+    fulfilled_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When it shipped; null: not shipped yet."}
+    )
+    carrier = fields.String(metadata={"description": "The shipment's carrier ('' until shipped)."})
+    tracking_number = fields.String(metadata={"description": "'' until shipped."})
 
 
 class ShippingSchema(Schema):
@@ -255,3 +263,33 @@ class RejectionSchema(Schema):
     count = fields.Integer()
     first_at = fields.DateTime()
     last_at = fields.DateTime()
+
+
+class FulfilmentRequestSchema(_Strict):
+    """``POST /orders/<id>/fulfilment``: the parcel's carrier and tracking number."""
+
+    carrier = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The carrier's name, e.g. UPS, DHL, Royal Mail."},
+    )
+    tracking_number = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "4 to 40 letters, digits or dashes; spaces are removed and "
+            "letters upper-cased."
+        },
+    )
+
+
+class FulfilmentSchema(Schema):
+    """The order's shipment as recorded."""
+
+    order_id = fields.Integer()
+    fulfilled_at = fields.DateTime(metadata={"description": "When it was first marked shipped."})
+    carrier = fields.String()
+    tracking_number = fields.String()
+    tracking_url = fields.String(
+        allow_none=True, metadata={"description": "The carrier's tracking page, when known."}
+    )

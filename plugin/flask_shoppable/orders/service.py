@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from .. import signals
 from ..checkout import service as checkout_service
 from ..checkout.models import Checkout
+from ..crm import orders as crm_orders
 from ..db import utcnow
 from ..tracking.models import Interaction
-from . import attribution, eventlog
+from . import attribution, eventlog, fastpath
 from .models import (
     Customer,
     CustomerVisitor,
@@ -220,8 +221,8 @@ def _history_row(ctx: Context, order_id: int, kind: str, detail: dict[str, Any])
     }
 
 
-def _checkout_of_session(ctx: Context, obj: dict[str, Any]) -> tuple[Checkout, Order | None]:
-    """The checkout a session names, locked, with its order (locked too) if there is one.
+def _checkout_id(obj: dict[str, Any]) -> int:
+    """The id of the checkout a session names (its metadata).
 
     Raises :class:`~.processing.Ignored` for a session that is not this shop's.
     """
@@ -240,6 +241,20 @@ def _checkout_of_session(ctx: Context, obj: dict[str, Any]) -> tuple[Checkout, O
         raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id") from None
     if not 0 < checkout_id < 2**31:
         raise Ignored(f"session {obj.get('id')} names checkout {raw!r}, not an id")
+    return checkout_id
+
+
+def _checkout_of_session(
+    ctx: Context, obj: dict[str, Any], checkout_id: int | None = None
+) -> tuple[Checkout, Order | None]:
+    """The checkout a session names, locked, with its order (locked too) if there is one.
+
+    Raises :class:`~.processing.Ignored` for a session that is not this shop's.
+    """
+    from .processing import Ignored
+
+    if checkout_id is None:
+        checkout_id = _checkout_id(obj)
     row = ctx.session.execute(_SELECT_CHECKOUT, {"checkout_id": checkout_id}).unique().first()
     if row is None:
         raise Ignored(f"session {obj.get('id')} names checkout {checkout_id}, which is unknown")
@@ -439,12 +454,96 @@ def _create_order(ctx: Context, checkout: Checkout, obj: dict[str, Any], status:
     conn.execute(_INSERT_HISTORY, history)
     if status == "paid":
         _credits(ctx, order_id, values["total_amount"], ctx.now, values["customer_id"], checkout)
-        if signals.order_paid.receivers:
-            order = _detached_order(order_id, values, checkout)
-            ctx.signals.append((signals.order_paid, {"order": order}))
+        _announce_paid(ctx, order_id, values, checkout)
     if values["provider_payment_id"]:
         ctx.nudged.extend(eventlog.nudge(ctx.session, values["provider_payment_id"], ctx.now))
     log.info("order %s created %s from checkout %s", order_id, status, checkout.id)
+    ctx.created = (order_id, values["flagged_reason"])
+    return order_id
+
+
+def _announce_paid(ctx: Context, order_id: int, values: dict[str, Any], checkout: Checkout) -> None:
+    """A new paid order to the CRM outbox and to ``order_paid``: each only when a CRM
+    sink is configured or a receiver connected (no work, no round trip otherwise)."""
+    if crm_orders.enabled(ctx.app):
+        paid = _detached_order(order_id, values, checkout)
+        crm_orders.enqueue_order_event(ctx.session, paid, "order.paid", app=ctx.app)
+    if signals.order_paid.receivers:
+        order = _detached_order(order_id, values, checkout)
+        ctx.signals.append((signals.order_paid, {"order": order}))
+
+
+def _create_order_fast(
+    ctx: Context, snapshot: fastpath.CheckoutSnapshot, obj: dict[str, Any], status: str
+) -> int:
+    """A new pending or paid order of an open checkout (locked), completing it.
+
+    The webhook's hot path (see :mod:`.fastpath`): on PostgreSQL, with an email and a
+    visitor, two statements write everything; elsewhere :func:`_create_order` does, and
+    one UPDATE completes the checkout.
+    """
+    checkout = cast(Checkout, snapshot)
+    postgres = ctx.session.get_bind().dialect.name == "postgresql"
+    values = _order_values(ctx, checkout, obj, status) if postgres else {}
+    email = values.get("email")
+    if not (postgres and email and snapshot.visitor_id):
+        order_id = _create_order(ctx, checkout, obj, status)
+        completed = ctx.session.connection().execute(
+            fastpath.COMPLETE_OPEN, {"checkout_id": snapshot.id, "now": ctx.now}
+        )
+        if completed.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"checkout {snapshot.id} changed under its lock")
+        return order_id
+    assert snapshot.visitor_id is not None
+    details = obj.get("customer_details") or {}
+    name = str(details.get("name") or "") if isinstance(details, dict) else ""
+    lookback, half_life = attribution.settings(ctx.config)
+    customer_id, rows = fastpath.customer_and_touches(
+        ctx.session,
+        email=email,
+        email_hash=email_hash(email),
+        name=name[:300],
+        visitor_id=snapshot.visitor_id,
+        now=ctx.now,
+        start=ctx.now - lookback,
+        at=ctx.now,
+    )
+    values["customer_id"] = customer_id
+    flags = _discrepancies(checkout, obj)
+    values["flagged_reason"] = "; ".join(flags)[:500]
+    credits: list[dict[str, Any]] = []
+    if status == "paid":
+        touches = attribution.with_origin(
+            rows,
+            at=ctx.now,
+            lookback=lookback,
+            origin_id=snapshot.origin_interaction_id,
+            fallback=snapshot.created_at,
+        )
+        credits = attribution.credit_rows(
+            0, values["total_amount"], ctx.now, touches, lookback=lookback, half_life=half_life
+        )
+    written = fastpath.write_order(
+        ctx.session,
+        values=values,
+        lines=_line_values(checkout),
+        history=[(status, {"event": ctx.event_type})]
+        + [("flagged", {"reason": reason}) for reason in flags],
+        credits=credits,
+        checkout_id=snapshot.id,
+        payment_id=values["provider_payment_id"],
+        provider_event_id=ctx.event_id,
+        now=ctx.now,
+    )
+    if not written.completed:
+        raise RuntimeError(f"checkout {snapshot.id} changed under its lock")
+    order_id = written.order_id
+    for reason in flags:
+        log.warning("order %s flagged: %s (event %s)", order_id, reason, ctx.event_id)
+    if status == "paid":
+        _announce_paid(ctx, order_id, values, checkout)
+    ctx.nudged.extend(written.nudged)
+    log.info("order %s created %s from checkout %s", order_id, status, snapshot.id)
     ctx.created = (order_id, values["flagged_reason"])
     return order_id
 
@@ -474,6 +573,7 @@ def _advance(
         order.paid_at = order.paid_at or ctx.now
         ctx.session.flush()
         _credits(ctx, order.id, order.total_amount, order.paid_at, order.customer_id, checkout)
+        crm_orders.enqueue_order_event(ctx.session, order, "order.paid", app=ctx.app)
         ctx.signals.append((signals.order_paid, {"order": order}))
 
 
@@ -487,7 +587,16 @@ def record_session(
     one only moves forward. The checkout is completed (stock kept) while the order is
     pending or paid, and released when its payment failed.
     """
-    checkout, order = _checkout_of_session(ctx, obj)
+    checkout_id = _checkout_id(obj)
+    if complete_checkout and status in ("pending", "paid"):
+        # The usual case, a new order of an open checkout, in few statements; anything
+        # else (an order there already, a checkout released or completed) below, with
+        # the ORM, under the lock this takes.
+        snapshot = fastpath.lock_checkout(ctx.session, checkout_id)
+        if snapshot is not None and snapshot.order_id is None and snapshot.status == "open":
+            _create_order_fast(ctx, snapshot, obj, status)
+            return
+    checkout, order = _checkout_of_session(ctx, obj, checkout_id)
     if order is None:
         order_id = _create_order(ctx, checkout, obj, status)
         current = status
@@ -580,6 +689,7 @@ def apply_charge_refunds(ctx: Context, charge: dict[str, Any]) -> None:
             {"amount": delta, "refunded_amount": new_total, "charge": charge.get("id")},
             ctx.session,
         )
+        crm_orders.enqueue_order_event(ctx.session, order, "order.refunded", app=ctx.app)
         ctx.signals.append((signals.order_refunded, {"order": order, "amount": delta}))
 
 
@@ -686,6 +796,7 @@ def record_dispute(ctx: Context, dispute: dict[str, Any]) -> None:
             {"dispute": dispute_id, "status": row.status, "amount": row.amount},
             ctx.session,
         )
+        crm_orders.enqueue_order_event(ctx.session, order, "order.disputed", app=ctx.app)
 
 
 # -- the merchant's side ---------------------------------------------------------------
@@ -830,17 +941,63 @@ def _call_provider(
             {"shoppable_order_id": str(order.id), "shoppable_refund_id": str(refund.id)},
         )
     except PaymentError as exc:
-        refund.status = "failed"
-        refund.error = exc.message[:500]
-        session.commit()
+        _record_answer(session, refund, status="failed", error=exc.message[:500])
         log.warning("refund %s of order %s refused: %s", refund.id, order.id, exc.message)
         return refund
-    refund.provider_refund_id = answer.id
     # "pending" whatever the provider said: the order follows its webhook, not this answer.
-    refund.status = "failed" if answer.status in ("failed", "canceled") else "pending"
-    session.commit()
+    status = "failed" if answer.status in ("failed", "canceled") else "pending"
+    _record_answer(session, refund, status=status, provider_refund_id=answer.id)
+    if refund.status == "pending" and answer.status == "succeeded":
+        _settle_if_confirmed(session, order.id, refund)
     log.info("refund %s of order %s requested (%s)", refund.id, order.id, answer.id)
     return refund
+
+
+def _settle_if_confirmed(session: Session, order_id: int, refund: Refund) -> None:
+    """Confirm ``refund`` when the provider's webhook already came and counted it.
+
+    A ``charge.refunded`` that does not list its refunds confirms the "pending" rows its
+    cumulative amount covers; one processed while this refund was still "requested" (the
+    provider sends it at once) raised the order's refunded amount without confirming the
+    row. The refund succeeded (the provider said so) and is covered: it is confirmed here,
+    under the order's lock, so that nothing stays pending for ever.
+    """
+    try:
+        order = _lock_order_for_refund(session, order_id)
+        confirmed = session.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.order_id == order_id, Refund.status == "succeeded"
+            )
+        )
+        if order.refunded_amount >= int(confirmed or 0) + refund.amount:
+            session.execute(
+                update(Refund)
+                .where(Refund.id == refund.id, Refund.status == "pending")
+                .values(status="succeeded", confirmed_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(refund)
+
+
+def _record_answer(session: Session, refund: Refund, **values: Any) -> None:
+    """Write the provider's answer on a refund still "requested", then read the row back.
+
+    The provider's webhook may have been processed in the meantime (it is sent at once,
+    and may arrive before this request commits): it has then matched the row by its
+    ``shoppable_refund_id`` metadata and confirmed it, which this answer must not undo.
+    """
+    session.execute(
+        update(Refund)
+        .where(Refund.id == refund.id, Refund.status == "requested")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(refund)
 
 
 def select_orders(
@@ -852,6 +1009,7 @@ def select_orders(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     flagged: bool | None = None,
+    fulfilled: bool | None = None,
 ) -> Select[Order]:
     """Orders matching the filters, newest first."""
     stmt = select(Order)
@@ -871,6 +1029,10 @@ def select_orders(
         stmt = stmt.where(Order.flagged_reason != "")
     elif flagged is False:
         stmt = stmt.where(Order.flagged_reason == "")
+    if fulfilled is not None:
+        stmt = stmt.where(
+            Order.fulfilled_at.is_not(None) if fulfilled else Order.fulfilled_at.is_(None)
+        )
     return stmt.order_by(Order.created_at.desc(), Order.id.desc())
 
 

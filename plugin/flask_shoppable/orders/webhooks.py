@@ -18,9 +18,11 @@ Public (the provider has no API key; the signature is its credential). In order:
    its traceback, retried by ``flask shoppable worker``, and by the provider, which
    retries non-2xx answers).
 
-Both steps use one connection (one pool checkout, one pre-ping), the store in autocommit
-mode (one statement, no BEGIN or COMMIT): round trips are what an ingest endpoint's
-throughput is made of.
+Both steps use one connection, the store in autocommit mode (one statement, no BEGIN or
+COMMIT): round trips are what an ingest endpoint's throughput is made of. On PostgreSQL
+in a single-threaded worker it is the worker's held connection (no pool checkout, no
+pre-ping; a dropped one is replaced when the idempotent store fails on it); otherwise
+one from the pool.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -68,6 +72,22 @@ def _reject(app: Flask, provider: str, code: int, reason: str, message: str) -> 
     except Exception as exc:
         log.error("could not count a refused %s webhook: %s", provider, eventlog.describe(exc))
     return _answer(code, code=code, status="refused", reason=reason, message=message)
+
+
+def _store(connection: Connection, provider: str, event: Any, payload: str) -> eventlog.Stored:
+    return eventlog.store(
+        connection,
+        provider=provider,
+        event_id=event.id,
+        type=event.type,
+        payload=payload,
+        remote_addr=request.remote_addr or "",
+    )
+
+
+def _store_failed(provider: str, event_id: str, exc: Exception) -> Response:
+    log.error("could not store %s event %s: %s", provider, event_id, eventlog.describe(exc))
+    return _answer(500, code=500, status="error", message="The event could not be stored; retry.")
 
 
 def _session(connection: Any) -> Session:
@@ -110,27 +130,34 @@ def receive(app: Flask) -> Response:
             app, provider.name, 400, MALFORMED_EVENT, f"The body is not a valid event: {exc}"
         )
 
-    with state.engine.connect() as connection:
+    # On PostgreSQL, in a single-threaded worker (gunicorn's sync workers), the store and
+    # the processing run on the worker's held connection (the one the redirect uses, see
+    # tracking/direct.py): no pool checkout, so no pre-ping round trip; a connection the
+    # server dropped fails the store, which is idempotent, and is replaced once. A
+    # threaded server takes one from the pool per delivery (a connection held by each of
+    # its threads could drain the pool), and so does SQLite (whose held connection waits
+    # for locks its own way).
+    single = not request.environ.get("wsgi.multithread", True)
+    held = state.recorder.direct if single and state.engine.dialect.name == "postgresql" else None
+    connection = held.connection() if held is not None else state.engine.connect()
+    try:
         # The store is one statement, committed on its own (autocommit: no BEGIN and
         # COMMIT round trips); processing then runs in a transaction on the same
-        # connection (one pool checkout, one pre-ping per delivery).
+        # connection.
         connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
-            stored = eventlog.store(
-                connection,
-                provider=provider.name,
-                event_id=event.id,
-                type=event.type,
-                payload=payload,
-                remote_addr=request.remote_addr or "",
-            )
+            stored = _store(connection, provider.name, event, payload)
+        except DBAPIError as exc:
+            if held is None or not exc.connection_invalidated:
+                return _store_failed(provider.name, event.id, exc)
+            held.discard()
+            connection = held.connection()
+            try:
+                stored = _store(connection, provider.name, event, payload)
+            except Exception as again:
+                return _store_failed(provider.name, event.id, again)
         except Exception as exc:
-            log.error(
-                "could not store %s event %s: %s", provider.name, event.id, eventlog.describe(exc)
-            )
-            return _answer(
-                500, code=500, status="error", message="The event could not be stored; retry."
-            )
+            return _store_failed(provider.name, event.id, exc)
         connection.commit()  # ends SQLAlchemy's view of it; nothing to send in autocommit
         if not stored.new and stored.status in ("processed", "ignored"):
             return _answer(200, status="duplicate", event=event.id)
@@ -148,9 +175,19 @@ def receive(app: Flask) -> Response:
                 event.id,
                 eventlog.describe(exc),
             )
+            if held is not None:
+                held.discard()
             return _answer(500, status="failed", event=event.id, message="processing failed")
         finally:
             session.close()
+    finally:
+        if held is None:
+            connection.close()
+        elif not connection.closed and not connection.invalidated:
+            # Back to how the redirect expects it: autocommit, no transaction open.
+            if connection.in_transaction():
+                connection.rollback()
+            connection.execution_options(isolation_level="AUTOCOMMIT")
     outcome.send_signals(app)
     for follow_up in follow_ups:
         follow_up.send_signals(app)

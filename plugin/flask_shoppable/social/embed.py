@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
+from ..admin.shop import current_shop_name
 from ..tracking.models import new_id
 from ..tracking.useragent import is_bot, ua_class
 from ..web import absolute_url
@@ -218,7 +219,7 @@ def oembed_document(session: Session, args: dict[str, str]) -> dict[str, Any]:
         raise OEmbedError(404, "no published post at this url")
     products = [t for t in post.tags if t.product.active]
     size = embed_size(args.get("maxwidth"), args.get("maxheight"), len(products))
-    shop_name = current_app.config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
     title = clip(post.caption, 100) or f"A post by {shop_name}"
     src = absolute_url("shoppable_pages.embed", slug=post.slug)
     return {

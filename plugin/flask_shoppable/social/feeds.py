@@ -33,11 +33,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ..admin.shop import current_shop_name
 from ..catalog.models import Product, Variant
 from ..money import to_decimal_string
 from ..web import absolute_url
@@ -153,7 +153,7 @@ def _product_links(session: Session, products: list[Product], channel: str) -> d
 
 def items(session: Session, channel: str) -> list[Item]:
     """Every active variant of every active product, with the channel's tracked links."""
-    shop_name = current_app.config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
     products = session.scalars(
         select(Product).where(Product.active.is_(True)).order_by(Product.id)
     ).all()
@@ -255,7 +255,7 @@ def _google_item(item: Item) -> Iterator[str]:
 
 def google_xml(rows: list[Item]) -> str:
     """Google Merchant Center's RSS 2.0 product feed."""
-    shop_name = current_app.config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0">',

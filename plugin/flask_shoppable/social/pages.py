@@ -26,6 +26,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .. import db
+from ..admin.shop import current_shop_name
 from ..catalog.models import Product, Variant
 from ..money import exponent, to_decimal_string
 from ..web import absolute_url, allow_framing
@@ -40,6 +41,10 @@ bp = Blueprint("shoppable_pages", __name__)
 ASSETS = {
     "shoppable.css": "text/css; charset=utf-8",
     "shoppable.js": "text/javascript; charset=utf-8",
+    "admin.css": "text/css; charset=utf-8",
+    "admin-ops.css": "text/css; charset=utf-8",
+    "admin-dashboard.css": "text/css; charset=utf-8",
+    "admin.js": "text/javascript; charset=utf-8",
 }
 #: A token from the tracked redirect: URL-safe characters, bounded. Anything else is dropped.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,256}$")
@@ -226,7 +231,7 @@ def product_view(product: Product, wanted_variant: int | None = None) -> Product
                     "alt": str(raw.get("alt") or "") or product.title,
                 }
             )
-    shop_name = current_app.config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
     return ProductView(
         product=product,
         variants=views,
@@ -268,7 +273,7 @@ def _post_image_alt(post: Post) -> str:
 
 
 def _post_title(post: Post) -> str:
-    return clip(post.caption, 70) or current_app.config["SHOPPABLE_SHOP_NAME"]
+    return clip(post.caption, 70) or current_shop_name()
 
 
 def not_found(message: str = "") -> tuple[str, int]:
@@ -304,7 +309,7 @@ def storefront() -> str:
         .limit(per_page)
     ).all()
     token = attribution_token()
-    shop_name = config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
 
     def page_url(number: int) -> str:
         args: dict[str, Any] = {"page": number} if number > 1 else {}
@@ -358,11 +363,15 @@ def storefront() -> str:
 @bp.get("/p/<slug>")
 def post(slug: str) -> str:
     """A post: the image with its product tags, and a form to buy one or all of them."""
-    item = _published_post(slug)
+    return render_post(_published_post(slug))
+
+
+def render_post(item: Post, preview: bool = False) -> str:
+    """The post page of ``item`` (``preview``: a merchant's look at a draft, with a banner)."""
     pairs = _tag_views(item)
     views = [view for _tag, view in pairs]
     token = attribution_token()
-    shop_name = current_app.config["SHOPPABLE_SHOP_NAME"]
+    shop_name = current_shop_name()
     fallback = f"Shop {', '.join(v.title for v in views[:3])}" if views else shop_name
     meta = PageMeta(
         title=_post_title(item),
@@ -390,6 +399,7 @@ def post(slug: str) -> str:
         token=token,
         checkout_url=checkout_url(),
         product_link_args={"st": token} if token else {},
+        preview=preview,
     )
 
 
@@ -414,8 +424,7 @@ def product(handle: str) -> str:
     images = product_images(view.product)
     meta = PageMeta(
         title=view.title,
-        description=view.product.description
-        or f"{view.title} from {current_app.config['SHOPPABLE_SHOP_NAME']}",
+        description=view.product.description or f"{view.title} from {current_shop_name()}",
         url=absolute_url("shoppable_pages.product", handle=view.product.handle),
         og_type="product",
         image=images[0] if images else "",

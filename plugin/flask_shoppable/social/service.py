@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..admin.shop import current_shop_name
 from ..catalog.models import Product, Variant
 from ..db import utcnow
 from ..tracking import linkcache
@@ -461,7 +462,7 @@ def share(link: TrackedLink, text: str | None = None) -> dict[str, Any]:
     if reason is not None:
         raise SocialError(409, f"A click on the link would answer 404 now: {reason}.")
     image = ""
-    default_text = current_app.config["SHOPPABLE_SHOP_NAME"]
+    default_text = current_shop_name()
     product = link.product
     if link.target == "post" and link.post is not None:
         default_text = link.post.caption or default_text

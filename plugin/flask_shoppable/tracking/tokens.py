@@ -75,8 +75,8 @@ def keyed(secret: bytes, purpose: str) -> Hmac:
     return Hmac(derive_key(secret, purpose))
 
 
-def _mac(secret: bytes, body: bytes) -> bytes:
-    return keyed(secret, "token").digest(body)[:_MAC_BYTES]
+def _mac(secret: bytes, body: bytes, purpose: str = "token") -> bytes:
+    return keyed(secret, purpose).digest(body)[:_MAC_BYTES]
 
 
 def _secret() -> bytes:
@@ -85,13 +85,21 @@ def _secret() -> bytes:
 
 
 def sign(
-    interaction_id: uuid.UUID, *, secret: bytes | None = None, now: float | None = None
+    interaction_id: uuid.UUID,
+    *,
+    secret: bytes | None = None,
+    now: float | None = None,
+    purpose: str = "token",
 ) -> str:
-    """The token for ``interaction_id`` (the app's secret unless one is given)."""
+    """The token for ``interaction_id`` (the app's secret unless one is given).
+
+    ``purpose`` keys the MAC for one use alone: a token made for another purpose (the
+    listening's reply links, "reply-link") never verifies as this one, nor the reverse.
+    """
     key = secret if secret is not None else _secret()
     issued = int(time.time() if now is None else now)
     body = _BODY.pack(VERSION, interaction_id.bytes, issued & 0xFFFFFFFF)
-    return base64.urlsafe_b64encode(body + _mac(key, body)).decode("ascii").rstrip("=")
+    return base64.urlsafe_b64encode(body + _mac(key, body, purpose)).decode("ascii").rstrip("=")
 
 
 def verify(
@@ -100,6 +108,7 @@ def verify(
     secret: bytes | None = None,
     max_age_days: float | None = None,
     now: float | None = None,
+    purpose: str = "token",
 ) -> uuid.UUID | None:
     """The interaction id of a valid, unexpired token; ``None`` for anything else."""
     if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
@@ -107,7 +116,7 @@ def verify(
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     body, mac = raw[: _BODY.size], raw[_BODY.size :]
     key = secret if secret is not None else _secret()
-    if not hmac.compare_digest(mac, _mac(key, body)):
+    if not hmac.compare_digest(mac, _mac(key, body, purpose)):
         return None
     version, id_bytes, issued = _BODY.unpack(body)
     if version != VERSION:

@@ -33,6 +33,7 @@ from flask import Blueprint, Response, current_app, make_response, render_templa
 from flask import url_for as _url_for
 
 from ..db import utcnow
+from ..web import NOT_FRAMEABLE, secured
 from . import linkcache, tokens, visitor
 from .models import CLICK_ID_PARAMS, new_id
 from .privacy import ip_hash
@@ -206,8 +207,8 @@ class _EmptyResponse(Response):
 def _redirect(location: str) -> Response:
     # Each click is its own: no cache (browser, CDN) may replay this answer. No body:
     # every client follows a 302's Location.
-    headers = [("Location", location), ("Cache-Control", "no-store")]
-    return _EmptyResponse(status=302, headers=headers)
+    headers = [("Location", location), ("Cache-Control", "no-store"), *NOT_FRAMEABLE]
+    return secured(_EmptyResponse(status=302, headers=headers))
 
 
 def preview(link: linkcache.LinkInfo) -> Response:
@@ -230,12 +231,13 @@ def preview(link: linkcache.LinkInfo) -> Response:
 def _minimal_preview(link: linkcache.LinkInfo) -> str:
     """A small page with Open Graph tags, for targets without a page of their own."""
     from .. import db
+    from ..admin.shop import current_shop_name
     from ..catalog.models import Product
     from ..social.models import Post
     from ..web import absolute_url
 
     session = db.session()
-    title = current_app.config["SHOPPABLE_SHOP_NAME"]
+    title = current_shop_name()
     description = ""
     image = ""
     url = absolute_url("shoppable_tracking.follow", code=link.code)
