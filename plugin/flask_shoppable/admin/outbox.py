@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, redirect, render_template, request, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from .. import db
 from ..db import utcnow
@@ -128,18 +128,12 @@ def outbox_replay_webhook(event_id: int) -> Any:
 
 
 def _requeue(session: Any, *conditions: Any) -> int:
-    """Dead messages matching ``conditions`` back to pending, due now, attempts reset, the
-    same key (as ``flask shoppable outbox replay`` and the API do); how many."""
-    from ..crm.models import OutboxMessage
+    """Dead messages matching ``conditions`` sent again (the outbox's one requeue)."""
+    from ..crm.outbox import requeue
 
-    changed = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.status == "dead", *conditions)
-        .values(status="pending", next_attempt_at=utcnow(), claimed_by=None, attempts=0)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = requeue(session, *conditions)
     session.commit()
-    return int(changed or 0)
+    return changed
 
 
 @bp.post("/outbox/messages/<int:message_id>/replay")

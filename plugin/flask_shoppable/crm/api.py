@@ -22,13 +22,14 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from .. import db
 from ..api import abort
 from ..catalog.pagination import ConfiguredPaginationBlueprint, page_of
 from ..db import utcnow
 from .models import OUTBOX_STATUSES, OutboxMessage
+from .outbox import requeue
 
 blp = ConfiguredPaginationBlueprint(
     "shoppable_outbox",
@@ -238,13 +239,7 @@ class MessageReplay(MethodView):
         """Send a dead letter again: pending, due now, attempts reset, the same key."""
         session = db.session()
         row = _message(message_id)
-        changed = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
-            .values(status="pending", attempts=0, next_attempt_at=utcnow(), claimed_by=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not changed:
+        if not requeue(session, OutboxMessage.id == message_id):
             abort(409, f"Outbox message {message_id} is {row.status}, not dead: nothing to replay.")
         session.commit()
         session.refresh(row)

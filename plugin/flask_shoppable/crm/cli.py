@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import db
-from ..db import utcnow
 from .models import OUTBOX_STATUSES, OutboxMessage
+from .outbox import requeue
 
 outbox_group = click.Group("outbox", help="The CRM outbox: list messages, send them again.")
 
@@ -47,17 +47,12 @@ def replay_command(message_id: int | None, dead: bool, sink: str | None) -> None
         raise click.UsageError("give a message id or --dead")
     if sink and not dead:
         raise click.UsageError("--sink goes with --dead")
-    stmt = update(OutboxMessage).values(
-        status="pending", attempts=0, next_attempt_at=utcnow(), claimed_by=None
-    )
-    if dead:
-        stmt = stmt.where(OutboxMessage.status == "dead")
-        if sink:
-            stmt = stmt.where(OutboxMessage.sink == sink)
-    else:
-        stmt = stmt.where(OutboxMessage.id == message_id)
     session = db.session()
-    count = session.execute(stmt).rowcount
+    if dead:
+        conditions = [OutboxMessage.sink == sink] if sink else []
+        count = requeue(session, *conditions)
+    else:
+        count = requeue(session, OutboxMessage.id == message_id, only_dead=False)
     session.commit()
     if message_id is not None and not count:
         raise click.ClickException(f"no outbox message {message_id}")

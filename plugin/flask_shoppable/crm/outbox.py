@@ -1,4 +1,4 @@
-"""Writing to the outbox: :func:`enqueue`, in the caller's transaction.
+"""Writing to the outbox: :func:`enqueue`, in the caller's transaction; :func:`requeue`.
 
 ``INSERT ... ON CONFLICT (sink, key) DO NOTHING`` on both PostgreSQL and SQLite: a
 second enqueue of the same message (a webhook processed twice, a retried transaction)
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,3 +61,21 @@ def enqueue(
         .returning(TABLE.c.id)
     )
     return connection.execute(stmt).first() is not None
+
+
+def requeue(session: Session, *conditions: ColumnElement[bool], only_dead: bool = True) -> int:
+    """Messages matching ``conditions`` (dead ones only, unless told) back to pending, due
+    now, attempts reset, the same idempotency key; how many (no commit).
+
+    The one way to send again: ``flask shoppable outbox replay``, the API's replay and the
+    admin page's buttons all come here.
+    """
+    if only_dead:
+        conditions = (OutboxMessage.status == "dead", *conditions)
+    stmt = (
+        update(OutboxMessage)
+        .where(*conditions)
+        .values(status="pending", attempts=0, next_attempt_at=utcnow(), claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(stmt).rowcount or 0)
