@@ -28,7 +28,9 @@ O4 3000 paid 03-05 12:50 refunded 1000 (x4); O5 2000 paid 03-06 09:10, no touch
 (direct). Not counted: O6 (EUR), O7 (pending), O8 (paid at the range's end), O9 (paid
 before it).
 
-Credits per model (amount, share), as the attribution module stores them at purchase:
+Credits per model (amount, share), as the attribution module stores them at purchase,
+each with its touch's channel, post, link, campaign and partner (x4's: O4's channel,
+post and link, no campaign, no partner):
 last_touch: O1 c2; O2 c3; O3 c5; O4 x4. first_touch: O1 c0; O2 cm1; O3 c4; O4 x4.
 linear: O1 c0 3333, c1 3333, c2 3334 (1/3 each); O2 2500/2500; O3 3500/3500.
 position_based: O1 4000 (.4) / 2000 (.2) / 4000 (.4); O2 and O3 halves.
@@ -89,6 +91,7 @@ _INTERACTIONS = [
 ]
 C0, C1, C2, C3, C4, C5, CM1 = 200, 201, 202, 203, 204, 205, 300
 X4 = 999  # O4's origin: a click whose row is not written
+CREDIT_DIMENSIONS = ("channel", "post_id", "link_id", "campaign", "partner")
 
 #: (id, currency, status, total, refunded, paid_at, origin, channel, post, link)
 _ORDERS = [
@@ -202,10 +205,20 @@ def load(session: Session) -> None:
             )
         ],
     )
+    touch = {n: (ch, post, link_id, camp or None, part or None)
+             for n, _k, _w, _v, ch, post, link_id, camp, part in _INTERACTIONS}  # fmt: skip
+    touch[X4] = ("instagram", P2, L3, None, None)
     conn.execute(
         sa.insert(OrderCredit.__table__),
         [
-            {"order_id": o, "model": model, "interaction_id": uid(t), "amount": a, "share": s}
+            {
+                "order_id": o,
+                "model": model,
+                "interaction_id": uid(t),
+                "amount": a,
+                "share": s,
+                **dict(zip(CREDIT_DIMENSIONS, touch[t], strict=True)),
+            }
             for model, rows in _CREDITS.items()
             for o, t, a, s in [*rows, *_EVERY_MODEL]
         ],

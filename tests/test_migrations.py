@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,49 @@ def test_constraint_names_follow_the_convention(database_url: str) -> None:
     fks = {f["name"] for f in inspector.get_foreign_keys("shoppable_variant")}
     assert "fk_shoppable_variant_product_id_shoppable_product" in fks
     engine.dispose()
+
+
+def _insert(conn: sa.Connection, name: str, **values: object) -> None:
+    """A row into a table as it is at an older revision (not the models' shape)."""
+    types = {"id": sa.Uuid()} if name == "shoppable_interaction" else {}
+    types |= {"origin_interaction_id": sa.Uuid(), "interaction_id": sa.Uuid()}
+    table = sa.table(name, *[sa.column(k, types.get(k)) for k in values])
+    conn.execute(sa.insert(table).values(**values))
+
+
+def test_credit_dimensions_are_filled_from_the_touch_or_the_order(fresh_app: Flask) -> None:
+    """0010 copies each credit's touch's dimensions onto it (an empty campaign or partner
+    as NULL); an unwritten origin's come from its order."""
+    engine = fresh_app.extensions["shoppable"].engine
+    schema.upgrade(engine, "d1e0a4b5c009")
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    click, origin = uuid.UUID(int=1), uuid.UUID(int=2)
+    empty = dict.fromkeys(("utm_source", "utm_medium", "utm_content", "utm_term"), "")
+    empty |= dict.fromkeys(("referrer", "ip_hash", "ua_class"), "")
+    with engine.begin() as conn:
+        _insert(conn, "shoppable_post", id=1, slug="hat", caption="Hat", status="published",
+                campaign="", image_url="", image_alt="", created_at=at, updated_at=at)  # fmt: skip
+        _insert(conn, "shoppable_interaction", id=click, kind="click", occurred_at=at,
+                channel="instagram", post_id=1, utm_campaign="spring", partner="",
+                click_ids="{}", detail="{}", **empty)  # fmt: skip
+        _insert(conn, "shoppable_order", id=1, status="paid", currency="USD",
+                subtotal_amount=100, discount_amount=0, shipping_amount=0, tax_amount=0,
+                total_amount=100, refunded_amount=0, email="", shipping_name="",
+                shipping_address="{}", provider="stripe", origin_interaction_id=origin,
+                channel="tiktok", post_id=1, flagged_reason="", created_at=at,
+                updated_at=at)  # fmt: skip
+        for n, touch in enumerate((click, origin), start=1):
+            _insert(conn, "shoppable_order_credit", id=n, order_id=1, model="linear",
+                    interaction_id=touch, amount=50, share=0.5)  # fmt: skip
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT channel, post_id, link_id, campaign, partner FROM shoppable_order_credit"
+                " ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("instagram", 1, None, "spring", None),
+        ("tiktok", 1, None, None, None),
+    ]

@@ -126,7 +126,8 @@ def _rows(session: Session, checkout: Checkout, clicks: dict[str, Any]) -> dict[
             (h.kind, {k: v for k, v in h.detail.items() if k != "charge"}) for h in history
         ],
         "credits": [
-            (c.model, role[c.interaction_id], c.amount, round(c.share, 3)) for c in credits
+            (c.model, role[c.interaction_id], c.amount, round(c.share, 3), c.channel)
+            for c in credits
         ],
         "checkout": session.get(Checkout, checkout.id).status,  # type: ignore[union-attr]
         "devices": len(links),
@@ -152,9 +153,9 @@ def test_fast_and_general_paths_write_the_same_rows(
     assert "amount_subtotal" in fast["order"]["flagged_reason"]
     assert fast["order"]["refunded_amount"] == 300
     assert [kind for kind, _detail in fast["history"]] == ["paid", "flagged", "refunded"]
-    assert {(model, role) for model, role, _a, _s in fast["credits"]} >= {
-        ("last_touch", "laptop"),
-        ("first_touch", "phone"),
+    assert {(model, role, channel) for model, role, _a, _s, channel in fast["credits"]} >= {
+        ("last_touch", "laptop", "instagram"),
+        ("first_touch", "phone", "tiktok"),
     }
     assert fast["checkout"] == "completed"
     assert fast["devices"] == 2

@@ -100,6 +100,7 @@ def test_paid_session_makes_a_paid_order(
             visitor_id=VISITOR,
             channel="instagram",
             utm_source="instagram",
+            utm_campaign="spring",
             occurred_at=utcnow() - timedelta(days=2),
         )
     )
@@ -155,6 +156,15 @@ def test_paid_session_makes_a_paid_order(
     assert by_model["linear"] == {click: 2800, origin: 2800}
     assert set(by_model) == {"last_touch", "first_touch", "linear", "time_decay", "position_based"}
     assert all(sum(parts.values()) == 5600 for parts in by_model.values())
+    # Each credit carries its touch's dimensions; the unwritten origin, the order's.
+    dims = {
+        (row.interaction_id, row.channel, row.post_id, row.link_id, row.campaign, row.partner)
+        for row in credits
+    }
+    assert dims == {
+        (click, "instagram", None, None, "spring", None),
+        (origin, "tiktok", order.post_id, order.link_id, None, None),
+    }
 
     assert session.get(Checkout, checkout.id).status == "completed"  # type: ignore[union-attr]
     history = session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id)).all()

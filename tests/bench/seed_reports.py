@@ -40,6 +40,10 @@ LINKS = 160
 LOOKBACK = timedelta(days=30)
 HALF_LIFE = timedelta(days=7)
 BATCH = 5000
+CREDIT_COLUMNS = [
+    "order_id", "model", "interaction_id", "amount", "share",
+    "channel", "post_id", "link_id", "campaign", "partner",
+]  # fmt: skip
 
 
 def _uuid7(rng: random.Random, at: datetime) -> uuid.UUID:
@@ -207,11 +211,18 @@ def seed(
             if paid_at >= end:
                 paid_at = end - timedelta(seconds=1)
             origin = touches[-1].id if touches else None
+            dims = {
+                cid: (to["channel"], to["post_id"], to["id"], to["utm_campaign"] or None,
+                      to["partner"] or None)
+                for cid, _at, to in picked
+            } if touches else {}  # fmt: skip
             for model in MODELS:
                 for part in credit(
                     model, touches, total, paid_at, lookback=LOOKBACK, half_life=HALF_LIFE
                 ):
-                    credit_rows.append((n, model, part.touch_id, part.amount, part.share))
+                    credit_rows.append(
+                        (n, model, part.touch_id, part.amount, part.share, *dims[part.touch_id])
+                    )
             written["orders"] += 1
             yield (
                 n, "paid", "USD", total, 0, 0, 0, total, refunded, f"c{n}@example.com", "",
@@ -226,7 +237,7 @@ def seed(
     written["credits"] = len(credit_rows)
     writer.write(
         OrderCredit.__table__,
-        ["order_id", "model", "interaction_id", "amount", "share"],
+        CREDIT_COLUMNS,
         iter(credit_rows),
     )
     with engine.begin() as conn:

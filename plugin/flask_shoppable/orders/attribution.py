@@ -9,12 +9,16 @@ millisecond it was made.
 
 Credits for all five models are stored (``OrderCredit``), so reports can switch model
 without recomputing; ``SHOPPABLE_ATTRIBUTION_MODEL`` picks the one shown by default.
+Each credit carries its touch's channel, post, link, campaign and partner, read with the
+touches (an origin whose row is not written yet: the order's channel, post and link).
 The arithmetic is :mod:`flask_shoppable.attribution` (pure, property-tested).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -56,7 +60,38 @@ def _in_window(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-_COLUMNS = (_INTERACTION.c.id, _INTERACTION.c.occurred_at)
+#: What a touch row gives: id, time, then the dimensions a credit copies (``DIMENSIONS``).
+_COLUMNS = (
+    _INTERACTION.c.id,
+    _INTERACTION.c.occurred_at,
+    _INTERACTION.c.channel,
+    _INTERACTION.c.post_id,
+    _INTERACTION.c.link_id,
+    _INTERACTION.c.utm_campaign,
+    _INTERACTION.c.partner,
+)
+#: The columns of ``OrderCredit`` copied from its touch, in ``_COLUMNS``' order after id
+#: and time.
+DIMENSIONS = ("channel", "post_id", "link_id", "campaign", "partner")
+
+
+@dataclass
+class Found:
+    """The touches of an order, oldest first, and each written one's dimensions."""
+
+    touches: list[Touch]
+    dimensions: dict[Any, dict[str, Any]] = field(default_factory=dict)
+
+
+def _dimensions(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A touch row's (id, time, channel, post, link, campaign, partner) dimensions; an
+    empty campaign or partner is None."""
+    values = dict(zip(DIMENSIONS, row[2:], strict=True))
+    values["campaign"] = values["campaign"] or None
+    values["partner"] = values["partner"] or None
+    return values
+
+
 #: The touches of a customer: of every visitor id linked to them (the visitor who is
 #: buying is linked before this runs). A plain semi-join on indexed columns: an OR with
 #: the visitor or the origin id would make PostgreSQL scan every interaction.
@@ -84,7 +119,7 @@ def touches(
     customer_id: int | None = None,
     origin_id: uuid.UUID | None = None,
     origin_fallback_at: datetime | None = None,
-) -> list[Touch]:
+) -> Found:
     """The touches before ``at`` that may earn credit, oldest first (at most one query).
 
     ``customer_id`` (whose linked visitors include ``visitor_id``) takes precedence over
@@ -101,42 +136,60 @@ def touches(
         rows = session.connection().execute(_VISITOR_TOUCHES, {**params, "visitor_id": visitor_id})
     else:
         rows = None
-    found = [(row.id, row.occurred_at) for row in rows or ()]
     return with_origin(
-        found, at=at, lookback=lookback, origin_id=origin_id, fallback=origin_fallback_at
+        [tuple(row) for row in rows or ()],
+        at=at,
+        lookback=lookback,
+        origin_id=origin_id,
+        fallback=origin_fallback_at,
     )
 
 
 def with_origin(
-    rows: list[tuple[Any, datetime]],
+    rows: list[tuple[Any, ...]],
     *,
     at: datetime,
     lookback: timedelta,
     origin_id: uuid.UUID | None,
     fallback: datetime | None,
-) -> list[Touch]:
-    """The touches of ``rows`` (id, occurred_at) and the origin, oldest first, each once."""
-    found: dict[Any, Touch] = {touch_id: Touch(touch_id, occurred) for touch_id, occurred in rows}
+) -> Found:
+    """The touches of ``rows`` (as ``_COLUMNS``) and the origin, oldest first, each once."""
+    found: dict[Any, Touch] = {row[0]: Touch(row[0], row[1]) for row in rows}
+    dimensions = {row[0]: _dimensions(row) for row in rows}
     if origin_id is not None and origin_id not in found:
         origin_at = uuid7_time(origin_id) or fallback
         if origin_at is not None and at - lookback <= origin_at:
             found[origin_id] = Touch(origin_id, min(origin_at, at))
-    return sorted(found.values(), key=lambda t: (t.at, str(t.id)))
+    return Found(sorted(found.values(), key=lambda t: (t.at, str(t.id))), dimensions)
 
 
 def credit_rows(
     order_id: int,
     amount: int,
     at: datetime,
-    found: list[Touch],
+    found: Found,
     *,
+    order: Mapping[str, Any],
     lookback: timedelta,
     half_life: timedelta,
 ) -> list[dict[str, Any]]:
-    """The ``OrderCredit`` rows of every model for an order of ``amount``."""
+    """The ``OrderCredit`` rows of every model for an order of ``amount``.
+
+    A touch whose row is not written (the origin of a buffered click) takes the order's
+    ``channel``, ``post_id`` and ``link_id`` (from ``order``), no campaign, no partner.
+    """
+    unwritten = {
+        "channel": order.get("channel"),
+        "post_id": order.get("post_id"),
+        "link_id": order.get("link_id"),
+        "campaign": None,
+        "partner": None,
+    }
     rows: list[dict[str, Any]] = []
     for model in MODELS:
-        for part in credit(model, found, amount, at, lookback=lookback, half_life=half_life):
+        for part in credit(
+            model, found.touches, amount, at, lookback=lookback, half_life=half_life
+        ):
             rows.append(
                 {
                     "order_id": order_id,
@@ -144,6 +197,7 @@ def credit_rows(
                     "interaction_id": part.touch_id,
                     "amount": part.amount,
                     "share": part.share,
+                    **found.dimensions.get(part.touch_id, unwritten),
                 }
             )
     return rows

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from ..checkout.models import Checkout, CheckoutLine
 from ..tracking.models import Interaction
-from .attribution import CREDITED_KINDS
+from .attribution import CREDITED_KINDS, DIMENSIONS
 from .models import (
     Customer,
     CustomerVisitor,
@@ -170,9 +170,10 @@ WITH c AS (
   ON CONFLICT (visitor_id) DO UPDATE
   SET customer_id = excluded.customer_id, linked_at = excluded.linked_at
 )
-SELECT c.id, t.id, t.occurred_at
+SELECT c.id, t.id, t.occurred_at, t.channel, t.post_id, t.link_id, t.utm_campaign, t.partner
 FROM c LEFT JOIN LATERAL (
-  SELECT i.id, i.occurred_at FROM {_INTERACTION.name} i
+  SELECT i.id, i.occurred_at, i.channel, i.post_id, i.link_id, i.utm_campaign, i.partner
+  FROM {_INTERACTION.name} i
   WHERE i.visitor_id IN (
       SELECT cv.visitor_id FROM {_VISITOR.name} cv WHERE cv.customer_id = c.id
       UNION SELECT %(visitor_id)s
@@ -193,7 +194,8 @@ def customer_and_touches(
     start: datetime,
     at: datetime,
 ) -> tuple[int, list[tuple[Any, datetime]]]:
-    """(customer id, [(interaction id, occurred_at)]): see the module's docstring."""
+    """(customer id, touch rows as ``attribution.with_origin`` takes them): see the
+    module's docstring."""
     params = {
         "email": email,
         "email_hash": email_hash,
@@ -205,7 +207,7 @@ def customer_and_touches(
     }
     rows = session.connection().exec_driver_sql(_PG_CUSTOMER_AND_TOUCHES, params).all()
     customer_id: int = rows[0][0]
-    return customer_id, [(r[1], r[2]) for r in rows if r[1] is not None]
+    return customer_id, [tuple(r[1:]) for r in rows if r[1] is not None]
 
 
 def _python_default(column: Column[Any]) -> Any:
@@ -259,12 +261,18 @@ WITH o AS (
   FROM o, unnest(%(h_kind)s::text[], %(h_detail)s::text[]) WITH ORDINALITY AS x(kind, detail, n)
   ORDER BY x.n
 ), cr AS (
-  INSERT INTO {_CREDIT.name} (order_id, model, interaction_id, amount, share)
-  SELECT o.id, x.model, x.interaction_id, x.amount, x.share
+  INSERT INTO {_CREDIT.name}
+    (order_id, model, interaction_id, amount, share, channel, post_id, link_id, campaign,
+     partner)
+  SELECT o.id, x.model, x.interaction_id, x.amount, x.share, x.channel, x.post_id,
+    x.link_id, x.campaign, x.partner
   FROM o, unnest(
     %(c_model)s::text[], %(c_interaction_id)s::uuid[], %(c_amount)s::bigint[],
-    %(c_share)s::float8[]
-  ) WITH ORDINALITY AS x(model, interaction_id, amount, share, n)
+    %(c_share)s::float8[], %(c_channel)s::text[], %(c_post_id)s::int[],
+    %(c_link_id)s::int[], %(c_campaign)s::text[], %(c_partner)s::text[]
+  ) WITH ORDINALITY AS x(
+    model, interaction_id, amount, share, channel, post_id, link_id, campaign, partner, n
+  )
   ORDER BY x.n
 ), ck AS (
   UPDATE {_CHECKOUT.name} SET status = 'completed', completed_at = %(now)s
@@ -331,6 +339,7 @@ def write_order(
         c_interaction_id=[row["interaction_id"] for row in credits],
         c_amount=[row["amount"] for row in credits],
         c_share=[float(row["share"]) for row in credits],
+        **{f"c_{name}": [row[name] for row in credits] for name in DIMENSIONS},
         provider_event_id=provider_event_id,
         now=now,
         checkout_id=checkout_id,

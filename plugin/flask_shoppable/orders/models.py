@@ -226,7 +226,13 @@ class Dispute(Base):
 
 
 class OrderCredit(Base):
-    """One touch's credit for an order under one attribution model."""
+    """One touch's credit for an order under one attribution model.
+
+    The touch's channel, post, link, campaign and partner are copied onto the credit at
+    purchase (an origin click whose row is not written yet: the order's channel, post
+    and link), so that the reports' breakdowns read the credits alone. An empty
+    campaign or partner is stored as NULL.
+    """
 
     __tablename__ = "shoppable_order_credit"
     __table_args__ = (
@@ -240,6 +246,15 @@ class OrderCredit(Base):
     interaction_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     amount: Mapped[int] = mapped_column(BigInteger)
     share: Mapped[float] = mapped_column(Float)
+    channel: Mapped[str | None] = mapped_column(String(20))
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shoppable_post.id", ondelete="SET NULL")
+    )
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shoppable_tracked_link.id", ondelete="SET NULL")
+    )
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    partner: Mapped[str | None] = mapped_column(String(200))
 
 
 class WebhookEvent(Base):

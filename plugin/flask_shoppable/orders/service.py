@@ -393,8 +393,12 @@ def _credits(
     paid_at: datetime,
     customer_id: int | None,
     checkout: Checkout,
+    labels: Mapping[str, Any],
 ) -> None:
-    """Write the order's credits under every model (one query for the touches, one insert)."""
+    """Write the order's credits under every model (one query for the touches, one insert).
+
+    ``labels``: the order's channel, post_id and link_id (an unwritten origin's).
+    """
     lookback, half_life = attribution.settings(ctx.config)
     found = attribution.touches(
         ctx.session,
@@ -406,7 +410,7 @@ def _credits(
         origin_fallback_at=checkout.created_at,
     )
     rows = attribution.credit_rows(
-        order_id, amount, paid_at, found, lookback=lookback, half_life=half_life
+        order_id, amount, paid_at, found, order=labels, lookback=lookback, half_life=half_life
     )
     attribution.write_credits(ctx.session, rows)
 
@@ -453,7 +457,9 @@ def _create_order(ctx: Context, checkout: Checkout, obj: dict[str, Any], status:
         history.append(_history_row(ctx, order_id, "flagged", {"reason": reason}))
     conn.execute(_INSERT_HISTORY, history)
     if status == "paid":
-        _credits(ctx, order_id, values["total_amount"], ctx.now, values["customer_id"], checkout)
+        _credits(
+            ctx, order_id, values["total_amount"], ctx.now, values["customer_id"], checkout, values
+        )
         _announce_paid(ctx, order_id, values, checkout)
     if values["provider_payment_id"]:
         ctx.nudged.extend(eventlog.nudge(ctx.session, values["provider_payment_id"], ctx.now))
@@ -521,7 +527,13 @@ def _create_order_fast(
             fallback=snapshot.created_at,
         )
         credits = attribution.credit_rows(
-            0, values["total_amount"], ctx.now, touches, lookback=lookback, half_life=half_life
+            0,
+            values["total_amount"],
+            ctx.now,
+            touches,
+            order=values,
+            lookback=lookback,
+            half_life=half_life,
         )
     written = fastpath.write_order(
         ctx.session,
@@ -572,7 +584,10 @@ def _advance(
     if status == "paid":
         order.paid_at = order.paid_at or ctx.now
         ctx.session.flush()
-        _credits(ctx, order.id, order.total_amount, order.paid_at, order.customer_id, checkout)
+        labels = {"channel": order.channel, "post_id": order.post_id, "link_id": order.link_id}
+        _credits(
+            ctx, order.id, order.total_amount, order.paid_at, order.customer_id, checkout, labels
+        )
         crm_orders.enqueue_order_event(ctx.session, order, "order.paid", app=ctx.app)
         ctx.signals.append((signals.order_paid, {"order": order}))
 

@@ -23,11 +23,13 @@ each metric is defined (the README's "Reports" section says the same):
   **revenue per click** = net / clicks (money rounded to the minor unit; None when the
   divisor is zero).
 - The dimensions of a credit are those of its touch (the interaction row): channel,
-  post, link, ``utm_campaign``, ``partner``. A touch whose row is not written yet (a
-  buffered click) that is the order's origin takes the order's denormalised channel,
-  post and link. A touch without a value for the dimension (a storefront link has no
-  post, a link without a campaign) and every direct order fall under the NULL key,
-  labelled "(direct)" for channel and "(none)" for the others.
+  post, link, ``utm_campaign``, ``partner``, copied onto the credit at purchase, so a
+  breakdown reads the credits without joining them to the interactions. An origin
+  whose row was not written at purchase (a buffered click) takes the order's channel,
+  post and link, and no campaign or partner. A touch without a value for the
+  dimension (a storefront link has no post, a link without a campaign) and every
+  direct order fall under the NULL key, labelled "(direct)" for channel and "(none)"
+  for the others.
 - Filters (channel, post) select interactions with that value and credits whose touch
   has it; direct orders match no filter.
 - Time buckets are UTC days, or UTC hours for ranges of two days or less.
@@ -192,12 +194,14 @@ def _interaction_dim(dimension: str) -> ColumnElement[Any]:
 
 
 def _credit_dim(dimension: str) -> ColumnElement[Any]:
-    """The credited touch's value; the order's own for an origin whose row is missing."""
-    unrecorded_origin = and_(_I.c.id.is_(None), _C.c.interaction_id == _O.c.origin_interaction_id)
-    fallback = {"channel": _O.c.channel, "post": _O.c.post_id, "link": _O.c.link_id}
-    if dimension in fallback:
-        return case((unrecorded_origin, fallback[dimension]), else_=_interaction_dim(dimension))
-    return _interaction_dim(dimension)
+    """The credited touch's value, copied onto the credit at purchase."""
+    return {
+        "channel": _C.c.channel,
+        "post": _C.c.post_id,
+        "link": _C.c.link_id,
+        "campaign": _C.c.campaign,
+        "partner": _C.c.partner,
+    }[dimension]
 
 
 def _bucket(column: Any, granularity: str, dialect: str) -> ColumnElement[Any]:
@@ -308,11 +312,7 @@ def _attributed(q: ReportQuery, dimensions: Iterable[str]) -> Any:
             share_of_refund.label("refunded"),
             *[_credit_dim(d).label(d) for d in dims],
         )
-        .select_from(
-            _O.join(_C, and_(_C.c.order_id == _O.c.id, _C.c.model == q.model)).outerjoin(
-                _I, _I.c.id == _C.c.interaction_id
-            )
-        )
+        .select_from(_O.join(_C, and_(_C.c.order_id == _O.c.id, _C.c.model == q.model)))
         .where(*paid)
     )
     has_credit = exists().where(_C.c.order_id == _O.c.id, _C.c.model == q.model)
