@@ -280,13 +280,29 @@ class Database:
                 )
                 for checkout_id, click, visitor in zip(ids, clicks, visitors, strict=True):
                     objects.append(_session(checkout_id, subtotal, str(click), visitor))
-        if self.backend == "postgresql":
-            # Statistics, as a live database has them (autovacuum would get there later):
-            # without them the planner takes the bulk-loaded tables for empty ones.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(sa.text("ANALYZE"))
         engine.dispose()
+        self.analyze()
         return objects
+
+    def analyze(self) -> None:
+        """PostgreSQL: fresh planner statistics, as a live database has them.
+
+        Autovacuum analyzes a table once 50 rows + 10% of it have changed, checking every
+        minute; a benchmark round adds thousands of rows in seconds. Without this the
+        planner takes the bulk-loaded tables, and the orders and events written so far,
+        for empty ones, and plans (foreign key checks included) stay on sequential scans
+        that grow with every round. Run outside the timed windows, for both endpoints.
+        """
+        import sqlalchemy as sa
+
+        from flask_shoppable import db
+
+        if self.backend != "postgresql":
+            return
+        engine = db.make_engine(self.url)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE"))
+        engine.dispose()
 
     def counts(self) -> tuple[int, int]:
         """(orders, raw events)."""
@@ -607,6 +623,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict
             load(bare.url, files[0], f"warm-b-{backend}")
             expected_orders = orders_before + WARMUP_EVENTS
             for r in range(args.rounds):
+                database.analyze()
                 for name, server in (("A", ingest), ("B", bare)):
                     run = load(server.url, files[r + 1], f"{name}-{backend}-{r}")
                     runs[name].append(run)
