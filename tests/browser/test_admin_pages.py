@@ -108,3 +108,38 @@ def test_a_wrong_password_is_refused_and_the_email_kept(
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_url}/shop/admin/products")
     assert page.get_by_role("heading", level=1).inner_text() == "Products"
+
+
+def test_every_section_passes_the_audit_and_fits_the_screen(
+    app: Flask, session: Session, live_url: str, new_page: Any
+) -> None:
+    """Sign-in and each section the nav links to: the accessibility audit (labels, names,
+    contrast), nothing wider than the screen, and at 1280 px every nav item in view."""
+    create_merchant(app)
+    product = make_product(session, "straw-hat", title="Straw Hat")
+    make_post(session, "beach-day", caption="Beach day", tags=[(product, 40.0, 60.0)])
+    session.commit()
+    for viewport in (DESKTOP, PHONE):
+        page = new_page(viewport, reduced_motion="reduce")
+        page.goto(f"{live_url}/shop/admin/sign-in")
+        assert page.evaluate(AUDIT) == [], "sign-in"
+        _sign_in(page, live_url)
+        page.wait_for_url(f"{live_url}/shop/admin/**")
+        sections = page.eval_on_selector_all(
+            ".nav a[href]", "links => links.map(a => a.getAttribute('href'))"
+        )
+        assert len(sections) >= 8, sections
+        for path in sections:
+            page.goto(f"{live_url}{path}")
+            assert page.evaluate(AUDIT) == [], path
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} is {overflow}px wider than a {viewport} screen"
+            if viewport is DESKTOP:
+                hidden = page.evaluate(
+                    "(() => { const n = document.querySelector('.nav');"
+                    " return n ? n.scrollWidth - n.clientWidth : 'no nav on ' + location.href; })()"
+                )
+                assert hidden <= 0, f"{path}: {hidden}px of the nav scrolled out of view"
+        screenshot(page, f"admin-pages-nav-{viewport['width']}", full_page=False)

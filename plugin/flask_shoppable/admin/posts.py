@@ -73,9 +73,12 @@ def posts() -> str:
     if status in ("draft", "published", "archived"):
         stmt = stmt.where(Post.status == status)
     rows = session.scalars(stmt.order_by(Post.id.desc()).limit(PAGE_SIZE)).all()
-    counts = dict(
-        session.execute(select(Post.status, func.count()).group_by(Post.status)).tuples().all()
-    )
+    counts = {
+        row.status: row.count
+        for row in session.execute(
+            select(Post.status, func.count().label("count")).group_by(Post.status)
+        )
+    }
     return render_template("shoppable/admin/posts.html", posts=rows, status=status, counts=counts)
 
 
