@@ -33,6 +33,12 @@ each metric is defined (the README's "Reports" section says the same):
 - Filters (channel, post) select interactions with that value and credits whose touch
   has it; direct orders match no filter.
 - Time buckets are UTC days, or UTC hours for ranges of two days or less.
+
+What a report reads: the range's interactions through the time index (which carries
+the report columns, so a range costs what its rows cost, not the whole history), kinds
+counted per key and unique visitors from the rows with a visitor only; the range's paid
+orders and their credits, without the interactions (a credit carries its touch's
+dimensions). The README's "Figures measured" gives the times at 100k and 1M interactions.
 """
 
 from __future__ import annotations
