@@ -15,6 +15,7 @@ from flask_shoppable.admin.models import ShopSettings
 from flask_shoppable.catalog.models import Product, Variant
 from flask_shoppable.social.models import Post, PostTag, TrackedLink
 from tests.admin_helpers import ADMIN, AdminClient, admin  # noqa: F401  (fixture)
+from tests.pages_data import make_post, make_product
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)
@@ -486,3 +487,70 @@ def test_a_product_image_may_be_uploaded(admin: AdminClient, session: Session) -
     assert refused.status_code == 422
     assert errors(refused)["image"] == "Choose a PNG, JPEG, GIF or WebP image."
     assert value_of(refused, "title") == "Other"
+
+
+@pytest.mark.parametrize("listing", ["products", "posts", "links"])
+def test_long_lists_are_paged_keeping_their_filters(
+    admin: AdminClient,  # noqa: F811
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    listing: str,
+) -> None:
+    """Five rows, two a page: pages 1 to 3, newest first, the filter kept in the pager's
+    links, a page past the end showing the last one; nothing beyond the list lost."""
+    import flask_shoppable.admin.listing as listing_module
+    import flask_shoppable.admin.posts as posts_module
+    import flask_shoppable.admin.products as products_module
+
+    for module in (listing_module, products_module, posts_module):
+        monkeypatch.setattr(module, "PAGE_SIZE", 2)
+    names = [f"item-{i}" for i in range(5)]
+    if listing == "products":
+        for name in names:
+            make_product(session, name, title=name.replace("-", " ").title())
+        make_product(session, "other-thing", title="Other Thing")
+        query, marker = "q=Item", lambda name: name.replace("-", " ").title()
+        excluded = "Other Thing"
+    elif listing == "posts":
+        for name in names:
+            make_post(session, name, caption=f"Caption {name}", status="draft")
+        make_post(session, "published-one", caption="Caption published-one")
+        query, marker = "status=draft", lambda name: f"Caption {name}"
+        excluded = "Caption published-one"
+    else:
+        post = make_post(session, "the-post", caption="The post")
+        session.flush()
+        for name in names:
+            session.add(_link(post.id, f"{name}xyzw", "instagram", name))
+        session.add(_link(post.id, "facebookxyzw", "facebook", "on-facebook"))
+        query, marker = "channel=instagram", lambda name: f"{name}xyzw"
+        excluded = "facebookxyzw"
+    session.commit()
+    seen: list[str] = []
+    for number in (1, 2, 3):
+        html = admin.get(f"{ADMIN}/{listing}?{query}&page={number}").get_data(as_text=True)
+        assert f"Page {number} of 3" in html
+        seen += sorted((n for n in names if marker(n) in html), key=lambda n: html.index(marker(n)))
+        if number < 3:
+            assert re.search(rf'href="[^"]*{query}[^"]*page={number + 1}|'
+                             rf'href="[^"]*page={number + 1}[^"]*{query}', html)  # fmt: skip
+        assert excluded not in html
+    assert seen == list(reversed(names))  # each once, newest first
+    last = admin.get(f"{ADMIN}/{listing}?{query}&page=99").get_data(as_text=True)
+    assert "Page 3 of 3" in last
+    assert marker(names[0]) in last
+    assert admin.get(f"{ADMIN}/{listing}?{query}&page=x").status_code == 200
+    assert marker(names[0]) in last
+    assert admin.get(f"{ADMIN}/{listing}?{query}&page=x").status_code == 200
+
+
+def _link(post_id: int, code: str, channel: str, label: str) -> TrackedLink:
+    return TrackedLink(
+        code=code,
+        target="post",
+        post_id=post_id,
+        channel=channel,
+        utm_source=channel,
+        utm_medium="social",
+        label=label,
+    )

@@ -40,7 +40,7 @@ from .messages import flash as flash
 bp = Blueprint("shoppable_admin", __name__)
 
 #: Modules of this package that hold no routes (imported by the others as needed).
-_NOT_PAGES = {"auth", "csrf", "forms", "messages", "models", "cli", "media", "shop"}
+_NOT_PAGES = {"auth", "csrf", "forms", "messages", "models", "cli", "media", "shop", "listing"}
 
 
 def _import_pages() -> None:

@@ -14,7 +14,8 @@ from .. import db
 from ..orders import customers as queries
 from ..orders.service import OrderError
 from . import bp, login_required
-from .orders import paginate, render_not_found
+from .listing import paginate
+from .orders import render_not_found
 
 #: What each kind of entry is called on the page.
 KIND_LABELS = {
@@ -41,8 +42,7 @@ def customers() -> Any:
         rows=page.rows,
         search=search,
         total=page.total,
-        page=page.number,
-        pages=page.pages,
+        page=page,
     )
 
 

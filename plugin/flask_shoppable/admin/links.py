@@ -24,10 +24,10 @@ from ..social.models import Post, TrackedLink
 from ..social.schemas import LinkSchema
 from . import bp, login_required
 from .forms import Form
+from .listing import paginate
 from .messages import flash
 from .products import product_choices
 
-PAGE_SIZE = 100
 TARGETS = (("post", "A post"), ("product", "A product page"), ("storefront", "The storefront"))
 LINK_FIELDS = ("channel", "target", "post_id", "product_id", "partner", "utm_campaign", "label")
 
@@ -82,14 +82,15 @@ def _render(form: Form, status: int = 200) -> tuple[str, int]:
         post_id=int(post_filter) if post_filter.isdigit() and len(post_filter) < 10 else None,
         channel=channel_filter if channel_filter in CHANNELS else None,
     )
-    links = session.scalars(stmt.limit(PAGE_SIZE)).all()
+    page = paginate(session, stmt)
     posts = session.execute(
         select(Post.id, Post.caption, Post.slug).order_by(Post.id.desc()).limit(500)
     ).all()
     return render_template(
         "shoppable/admin/links.html",
         form=form,
-        links=[_view(link) for link in links],
+        links=[_view(link) for link in page.rows],
+        page=page,
         channels=[(c.name, c.label) for c in CHANNELS.values()],
         targets=TARGETS,
         posts=[("", "Choose a post…")] + [(str(p.id), (p.caption or p.slug)[:60]) for p in posts],

@@ -13,11 +13,9 @@ once.
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -30,7 +28,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from .. import db
 from ..attribution import MODELS
@@ -45,9 +43,9 @@ from ..social.channels import CHANNELS
 from ..tracking.models import Interaction
 from . import bp, login_required
 from .forms import Form
+from .listing import paginate
 from .messages import flash
 
-PAGE_SIZE = 25
 #: An order number typed in the search box ("#42" or "42").
 _ORDER_NUMBER_RE = re.compile(r"#?([1-9][0-9]{0,9})")
 REFUND_REASONS = (
@@ -85,35 +83,6 @@ def channel_label(name: str | None) -> str:
     return known.label if known is not None else name.replace("_", " ").capitalize()
 
 
-def page_number() -> int:
-    try:
-        page = int(request.args.get("page", "1"))
-    except ValueError:
-        return 1
-    return min(max(page, 1), 100_000)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: its rows, the total, which page of how many."""
-
-    rows: list[Any]
-    total: int
-    number: int
-    pages: int
-
-
-def paginate(session: Any, stmt: Select[Any], *, rows: bool = False) -> Page:
-    """The requested page (``?page=``, past the end: the last) of ``stmt``: ORM objects,
-    or whole rows when ``rows``."""
-    total = count(session, stmt)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    number = min(page_number(), pages)
-    window = stmt.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-    found = session.execute(window).all() if rows else session.scalars(window).all()
-    return Page(list(found), total, number, pages)
-
-
 def _channels(session: Any) -> list[str]:
     """Every channel orders came from, and the known ones."""
     seen = set(session.scalars(select(Order.channel).where(Order.channel.is_not(None)).distinct()))
@@ -143,14 +112,12 @@ def orders() -> Any:
         filters["email"] = email
     page = paginate(session, select_orders(**filters))
     to_ship = count(session, fulfilment.select_unfulfilled())
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "shoppable/admin/orders.html",
         orders=page.rows,
         total=page.total,
-        page=page.number,
-        pages=page.pages,
-        args=args,
+        page=page,
+        args=page.args,
         status=status,
         fulfilled=fulfilled,
         channel=channel,

@@ -22,6 +22,7 @@ from ..social.pages import render_post
 from ..social.schemas import TAGS_MAX, PostSchema, PostUpdateSchema, TagSchema
 from . import bp, login_required
 from .forms import Form
+from .listing import paginate
 from .media import UploadError, save_image
 from .messages import flash
 from .products import product_choices
@@ -72,14 +73,16 @@ def posts() -> str:
     stmt = select(Post)
     if status in ("draft", "published", "archived"):
         stmt = stmt.where(Post.status == status)
-    rows = session.scalars(stmt.order_by(Post.id.desc()).limit(PAGE_SIZE)).all()
+    page = paginate(session, stmt.order_by(Post.id.desc()), size=PAGE_SIZE)
     counts = {
         row.status: row.count
         for row in session.execute(
             select(Post.status, func.count().label("count")).group_by(Post.status)
         )
     }
-    return render_template("shoppable/admin/posts.html", posts=rows, status=status, counts=counts)
+    return render_template(
+        "shoppable/admin/posts.html", posts=page.rows, page=page, status=status, counts=counts
+    )
 
 
 # --- create ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ..catalog.schemas import ProductSchema, ProductUpdateSchema, VariantSchema,
 from ..money import CURRENCY_EXPONENTS, MoneyError, parse_decimal, to_decimal_string
 from . import bp, login_required
 from .forms import Form
+from .listing import paginate
 from .media import UploadError, save_image
 from .messages import flash
 
@@ -121,10 +122,15 @@ def products() -> str:
     session = db.session()
     query = request.args.get("q", "").strip()[:200]
     stmt = service.select_products(q=query or None)
-    total = service.count(session, stmt)
-    rows = session.scalars(stmt.order_by(Product.id.desc()).limit(PAGE_SIZE)).all()
+    newest_first = stmt.order_by(None).order_by(Product.id.desc())
+    page = paginate(session, newest_first, size=PAGE_SIZE)
     return render_template(
-        "shoppable/admin/products.html", products=rows, total=total, q=query, summary=_summary
+        "shoppable/admin/products.html",
+        products=page.rows,
+        total=page.total,
+        page=page,
+        q=query,
+        summary=_summary,
     )
 
 
