@@ -8,19 +8,26 @@ Claiming: a lease, not a lock held across the HTTP call. One short transaction m
 the batch's ``next_attempt_at`` forward by SHOPPABLE_OUTBOX_LEASE_SECONDS, counts the
 attempt and writes this worker's token in ``claimed_by``; on PostgreSQL the rows are
 picked with ``FOR UPDATE SKIP LOCKED``, so any number of workers on any hosts take
-disjoint batches. Each message is then marked in its own short transaction (``WHERE
-claimed_by = <token>``, so a worker that lost its lease never overwrites another's
-result). Why a lease: no transaction stays open while a CRM takes seconds to answer (no
-idle-in-transaction connections, no vacuum held back, works behind a transaction-mode
-pooler), each message is recorded as soon as its call returns (a crash resends at most
-the calls in flight, not the whole batch), and SQLite runs the same code. The price: a
-killed worker's unfinished messages wait for the lease to end before another worker
-takes them (the receiver then sees the same idempotency key again). The lease is
-renewed while a batch takes long.
+disjoint batches. Results are then written in short transactions, only where
+``claimed_by = <token>`` (a worker that lost its lease never overwrites another's
+result). Delivered messages are marked together: one UPDATE for up to
+:data:`MARK_EVERY` of them, written at the latest :data:`MARK_WITHIN` seconds after the
+first of them was delivered (checked between two messages), before any other outcome
+is written, before the lease is renewed and when the batch ends or stops. A retry, a
+dead letter or a pause is written at once, in its own transaction. Why a lease: no
+transaction stays open while a CRM takes seconds to answer (no idle-in-transaction
+connections, no vacuum held back, works behind a transaction-mode pooler), results are
+recorded soon after their calls (a crash resends at most the calls in flight
+and the delivered ones not yet marked, at most MARK_EVERY, not the whole batch), and
+SQLite runs the same code. The price: a killed worker's unfinished messages wait for
+the lease to end before another worker takes them (the receiver then sees the same
+idempotency key again). The lease is renewed while a batch takes long. A delivered
+message not yet marked is still pending, so a later message of the same order and sink
+waits for the mark (the order is kept).
 
 Stopping: between two messages the job checks the worker's stop flag; on SIGTERM it
-finishes the call in flight, marks it, and releases the rest of the batch (due at once,
-the attempt not counted).
+finishes the call in flight, marks what was delivered, and releases the rest of the
+batch (due at once, the attempt not counted).
 
 One order's messages reach a sink in the order they were written (paid before refunded):
 a message is not claimed while an earlier one of the same order and sink is pending, so
@@ -49,7 +56,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import Table, bindparam, case, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -63,6 +70,10 @@ log = logging.getLogger("flask_shoppable.outbox")
 TABLE = cast(Table, OutboxMessage.__table__)
 #: Most messages one run of the job handles before the worker looks at its other jobs.
 RUN_LIMIT = 100
+#: Most delivered messages marked by one UPDATE (a crash resends at most these).
+MARK_EVERY = 20
+#: Longest a delivered message waits to be marked, in seconds (checked between messages).
+MARK_WITHIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,39 @@ def _mark(session: Session, message: Message, token: str, **values: Any) -> bool
     return bool(result.rowcount)
 
 
+def mark_delivered(
+    session: Session, token: str, delivered: list[tuple[Message, datetime, Any]]
+) -> set[int]:
+    """Mark ``(message, delivered at, result)`` delivered in one UPDATE (does not commit).
+
+    Only the messages this worker still holds (``claimed_by = token``) are marked; their
+    ids are returned.
+    """
+    if not delivered:
+        return set()
+    at_type, result_type = TABLE.c.delivered_at.type, TABLE.c.result.type
+    stmt = (
+        update(TABLE)
+        .where(TABLE.c.id.in_([m.id for m, _, _ in delivered]), TABLE.c.claimed_by == token)
+        .values(
+            status="delivered",
+            claimed_by=None,
+            last_error="",
+            delivered_at=case(
+                *[(TABLE.c.id == m.id, literal(at, at_type)) for m, at, _ in delivered]
+            ),
+            result=case(
+                *[
+                    (TABLE.c.id == m.id, bindparam(None, result, type_=result_type))
+                    for m, _, result in delivered
+                ]
+            ),
+        )
+        .returning(TABLE.c.id)
+    )
+    return set(session.execute(stmt).scalars())
+
+
 @dataclass
 class Attempt:
     """What one delivery attempt came to."""
@@ -214,6 +258,9 @@ class Run:
         self.skew = now - utcnow()
         self.token = new_token()
         self.paused: dict[str, datetime] = {}
+        #: Delivered, not marked yet: (message, when, attempt, call duration).
+        self.unmarked: list[tuple[Message, datetime, Attempt, float]] = []
+        self.unmarked_since = 0.0
 
     def clock(self) -> datetime:
         return utcnow() + self.skew
@@ -264,9 +311,12 @@ class Run:
         pending = list(batch)
         try:
             while pending:
+                if self.unmarked and time.monotonic() - self.unmarked_since >= MARK_WITHIN:
+                    self.flush(session)
                 if self.should_stop():
                     break
                 if lease_end - time.monotonic() < self.settings.lease / 2:
+                    self.flush(session)
                     lease_end = self.renew(session, [m.id for m in pending])
                 message = pending[0]
                 paused = self.paused.get(message.sink)
@@ -277,9 +327,14 @@ class Run:
                 pending.pop(0)
                 done += 1
         finally:
-            if pending:
-                session.rollback()
-                release(session, [m.id for m in pending], self.token, self.clock(), uncount=True)
+            try:
+                self.flush(session)
+            finally:
+                if pending:
+                    session.rollback()
+                    release(
+                        session, [m.id for m in pending], self.token, self.clock(), uncount=True
+                    )
         return done
 
     def renew(self, session: Session, ids: list[int]) -> float:
@@ -301,6 +356,26 @@ class Run:
         if result.outcome == "retry" and message.attempts >= settings.max_attempts:
             result.outcome = "dead"
             result.reason = f"gave up after {message.attempts} attempts: {result.reason}"
+        if result.outcome == "delivered":
+            if not self.unmarked:
+                self.unmarked_since = time.monotonic()
+            self.unmarked.append((message, now, result, duration))
+            if len(self.unmarked) >= MARK_EVERY:
+                self.flush(session)
+            return
+        self.flush(session)
+        self.record_one(session, sink, message, result, now, duration)
+
+    def record_one(
+        self,
+        session: Session,
+        sink: Sink | None,
+        message: Message,
+        result: Attempt,
+        now: datetime,
+        duration: float,
+    ) -> None:
+        """Write one attempt's outcome in its own transaction, and log it."""
         try:
             self.record(session, sink, message, result, now)
         except Exception as exc:
@@ -309,6 +384,35 @@ class Run:
             result = Attempt("retry", result.status, f"marking failed: {type(exc).__name__}")
             self.record(session, None, message, result, now)
         self.log(message, result, duration)
+
+    def flush(self, session: Session) -> None:
+        """Mark the delivered messages not marked yet, in one transaction, and log them.
+
+        Each sink's ``on_delivered`` hook runs in that transaction for the messages it
+        marked. If it fails, each message is written on its own as before (a failing one
+        is retried with "marking failed", the others are marked).
+        """
+        unmarked, self.unmarked = self.unmarked, []
+        if not unmarked:
+            return
+        try:
+            marked = mark_delivered(
+                session, self.token, [(m, now, r.result) for m, now, r, _ in unmarked]
+            )
+            for message, _, result, _ in unmarked:
+                hook = getattr(self.sinks.get(message.sink), "on_delivered", None)
+                if message.id in marked and hook is not None:
+                    hook(session, message, result.result)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.warning("outbox: marking %s messages at once failed", len(unmarked), exc_info=True)
+            for message, now, result, duration in unmarked:
+                sink = self.sinks.get(message.sink)
+                self.record_one(session, sink, message, result, now, duration)
+            return
+        for message, _, result, duration in unmarked:
+            self.log(message, result, duration)
 
     def record(
         self, session: Session, sink: Sink | None, message: Message, result: Attempt, now: datetime
