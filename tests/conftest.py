@@ -116,9 +116,26 @@ def _migrated_urls(
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name != "postgresql" and request.node.get_closest_marker("postgresql_only"):
-        pytest.skip("PostgreSQL-only test")
     return name
+
+
+#: A marker that keeps a test to one backend: its other backend's copy is deselected at
+#: collection (not skipped: a skip in the report should mean something did not run).
+_ONLY = {"postgresql_only": "postgresql", "sqlite_only": "sqlite"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, deselected = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        wanted = {_ONLY[m.name] for m in item.iter_markers() if m.name in _ONLY}
+        (deselected if backend is not None and wanted and backend not in wanted else kept).append(
+            item
+        )
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 @pytest.fixture

@@ -100,18 +100,13 @@ class TestServerDropsTheConnection:
         assert count == 2
 
 
-def _sqlite_app(app: Flask) -> None:
-    if app.extensions["shoppable"].engine.dialect.name != "sqlite":
-        pytest.skip("SQLite locking")
-
-
+@pytest.mark.sqlite_only
 def test_sqlite_waits_for_another_writer_in_short_steps(app: Flask) -> None:
     import threading
     import time
 
     from flask_shoppable.tracking import direct as direct_module
 
-    _sqlite_app(app)
     engine = app.extensions["shoppable"].engine
     locked = threading.Event()
 

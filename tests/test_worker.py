@@ -171,9 +171,8 @@ def test_cli_once(app: Flask) -> None:
     assert "webhooks: 0, checkouts: 0" in result.output
 
 
-def test_second_worker_on_sqlite_is_refused(app: Flask, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL runs any number of workers")
+@pytest.mark.sqlite_only  # PostgreSQL runs any number of workers
+def test_second_worker_on_sqlite_is_refused(app: Flask) -> None:
     with sqlite_lock(app):
         result = app.test_cli_runner().invoke(args=["shoppable", "worker", "--once"])
     assert result.exit_code != 0
