@@ -55,5 +55,12 @@ def paginate(
     number = min(page_number(), pages)
     window = stmt.offset((number - 1) * size).limit(size)
     found = session.execute(window).all() if rows else session.scalars(window).all()
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return Page(list(found), total, number, pages, args)
+    return Page(list(found), total, number, pages, kept_args())
+
+
+def kept_args() -> dict[str, str]:
+    """The query arguments a pager's links carry on: all but ``page`` and the empty ones,
+    and never a name starting with ``_`` (``url_for`` would take ``_scheme``,
+    ``_external`` or ``_anchor`` as its own options: ``?_external=1&_scheme=javascript``
+    would make the pager's link a script)."""
+    return {k: v for k, v in request.args.items() if v and k != "page" and not k.startswith("_")}
