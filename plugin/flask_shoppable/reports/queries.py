@@ -36,9 +36,11 @@ each metric is defined (the README's "Reports" section says the same):
 
 What a report reads: the range's interactions through the time index (which carries
 the report columns, so a range costs what its rows cost, not the whole history), kinds
-counted per key and unique visitors from the rows with a visitor only; the range's paid
-orders and their credits, without the interactions (a credit carries its touch's
-dimensions). The README's "Figures measured" gives the times at 100k and 1M interactions.
+counted per key and unique visitors from the rows with a visitor only (the daily series
+on PostgreSQL instead scans the index once per day, a LATERAL subquery per bucket with
+FILTERed counts and ``count(DISTINCT visitor_id)``: see ``_interaction_series``); the
+range's paid orders and their credits, without the interactions (a credit carries its
+touch's dimensions). The README's "Figures measured" gives the times at 100k and 1M interactions.
 """
 
 from __future__ import annotations
@@ -53,22 +55,28 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Integer,
     Select,
     Table,
     and_,
     case,
+    column,
     exists,
     func,
+    lateral,
     literal,
     null,
     select,
+    true,
     union_all,
+    values,
 )
 from sqlalchemy import (
     cast as sql_cast,
 )
 
 from ..attribution import MODELS
+from ..db import UTCDateTime
 from ..orders.models import Order, OrderCredit
 from ..social.models import Post, TrackedLink
 from ..tracking.models import Interaction
@@ -288,6 +296,46 @@ def _interaction_select(q: ReportQuery, keys: list[tuple[str, ColumnElement[Any]
     if cols:
         stmt = stmt.group_by(*cols)
     return stmt
+
+
+def _interaction_series(q: ReportQuery, buckets: list[datetime], step: timedelta) -> Select[Any]:
+    """PostgreSQL, daily series: the interaction counts per bucket, one index range scan each.
+
+    The bucket edges come from Python (``_buckets``, clipped to the range), as a VALUES
+    list ``(i, lo, hi)``; per bucket a LATERAL subquery reads ``[lo, hi)`` through the
+    time index (it carries the report columns) and counts the kinds with FILTERed counts
+    and the unique visitors with ``count(DISTINCT ...)``: a small sort of one day's
+    visitor ids (about 1,200 at the benchmark's density), compared bytewise (COLLATE "C":
+    the same equality as any deterministic collation, cheaper than the database's). No
+    per-row ``date_trunc`` and no hash over the whole range: a year at 1M interactions
+    went from about 670 to 300 ms. Hourly buckets (a few hundred rows each) keep the
+    grouped query, which was a millisecond or two faster for them.
+    """
+    edges = [(i, max(at, q.start), min(at + step, q.end)) for i, at in enumerate(buckets)]
+    bounds = values(
+        column("i", Integer),
+        column("lo", UTCDateTime()),
+        column("hi", UTCDateTime()),
+        name="bounds",
+    ).data(edges)
+
+    def kind_count(kind: str) -> ColumnElement[int]:
+        return func.count().filter(_I.c.kind == kind)
+
+    counted = lateral(
+        select(
+            kind_count("impression").label("impressions"),
+            kind_count("click").label("clicks"),
+            kind_count("checkout_started").label("checkouts_started"),
+            func.count(_I.c.visitor_id.collate("C").distinct()).label("unique_visitors"),
+        ).where(
+            _I.c.occurred_at >= bounds.c.lo,
+            _I.c.occurred_at < bounds.c.hi,
+            *_filters(q, _interaction_dim),
+        ),
+        name="counted",
+    )
+    return select(bounds.c.i, counted).select_from(bounds.join(counted, true()))
 
 
 def _attributed(q: ReportQuery, dimensions: Iterable[str]) -> Any:
@@ -523,9 +571,14 @@ def timeseries(
     granularity = granularity_for(q, granularity)
     dialect = conn.dialect.name
     series: dict[datetime, Metrics] = {at: Metrics() for at in _buckets(q, granularity)}
-    key = [("bucket", _bucket(_I.c.occurred_at, granularity, dialect))]
-    for r in conn.execute(_interaction_select(q, key)):
-        _add_interactions(series.setdefault(_bucket_start(r.bucket), Metrics()), r)
+    if dialect == "postgresql" and granularity == "day":
+        buckets = list(series)
+        for r in conn.execute(_interaction_series(q, buckets, timedelta(days=1))):
+            _add_interactions(series[buckets[r.i]], r)
+    else:
+        key = [("bucket", _bucket(_I.c.occurred_at, granularity, dialect))]
+        for r in conn.execute(_interaction_select(q, key)):
+            _add_interactions(series.setdefault(_bucket_start(r.bucket), Metrics()), r)
     parts = _attributed(q, [])
     key = [("bucket", _bucket(parts.c.paid_at, granularity, dialect))]
     refunds = []
