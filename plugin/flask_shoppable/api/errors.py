@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_smorest import abort as _smorest_abort
 from werkzeug.exceptions import HTTPException
 
@@ -66,3 +66,17 @@ def error_response(error: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def json_bodies_only(blueprint: Blueprint, *, when_sent: bool = False) -> None:
+    """Refuse (415) a POST, PATCH or PUT on ``blueprint`` whose body is not JSON, which
+    would otherwise read as an empty object; ``when_sent``: only when it has a body (for
+    actions that may take none)."""
+
+    @blueprint.before_request
+    def _json_bodies_only() -> None:
+        if request.method not in ("POST", "PATCH", "PUT") or request.is_json:
+            return
+        if when_sent and not request.content_length:
+            return
+        abort(415, "Send the request body as JSON (Content-Type: application/json).")

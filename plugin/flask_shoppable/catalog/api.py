@@ -14,12 +14,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
 from .. import db
-from ..api import abort
+from ..api import abort, json_bodies_only
 from . import service
 from .models import Product, Variant
 from .pagination import ConfiguredPaginationBlueprint, page_of
@@ -42,11 +42,7 @@ blp = ConfiguredPaginationBlueprint(
 _CONFLICT = "A handle, SKU or option values already in use, or a rule of the stored product."
 
 
-@blp.before_request
-def _json_bodies_only() -> None:
-    """A write whose body is not JSON would otherwise read as an empty object."""
-    if request.method in ("POST", "PATCH", "PUT") and not request.is_json:
-        abort(415, "Send the request body as JSON (Content-Type: application/json).")
+json_bodies_only(blp)
 
 
 def _catalog_errors(view: Callable[P, R]) -> Callable[P, R]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
 from .. import db
-from ..api import abort
+from ..api import abort, json_bodies_only
 from ..db import utcnow
 from ..social.models import Post
 from . import keywords as kw
@@ -44,10 +44,7 @@ blp = Blueprint(
 )
 
 
-@blp.before_request
-def _json_bodies_only() -> None:
-    if request.method in ("POST", "PATCH", "PUT") and not request.is_json:
-        abort(415, "Send the request body as JSON (Content-Type: application/json).")
+json_bodies_only(blp)
 
 
 class _Strict(Schema):

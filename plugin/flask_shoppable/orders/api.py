@@ -14,13 +14,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, url_for
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import select
 
 from .. import db
-from ..api import abort
+from ..api import abort, json_bodies_only
 from ..catalog.pagination import ConfiguredPaginationBlueprint, page_of
 from ..social.models import Post, TrackedLink
 from . import fulfilment, processing, service
@@ -54,10 +54,7 @@ events_blp = ConfiguredPaginationBlueprint(
 )
 
 
-@blp.before_request
-def _json_bodies_only() -> None:
-    if request.method == "POST" and request.content_length and not request.is_json:
-        abort(415, "Send the request body as JSON (Content-Type: application/json).")
+json_bodies_only(blp, when_sent=True)  # a POST without a body is let through
 
 
 def _order_errors(view: Callable[P, R]) -> Callable[P, R]:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 
 from .. import db
-from ..api import abort
+from ..api import abort, json_bodies_only
 from ..catalog.pagination import ConfiguredPaginationBlueprint
 from ..social import service as social_service
 from . import service
@@ -44,14 +44,7 @@ blp = ConfiguredPaginationBlueprint(
 _NOT_FOUND = "No such id."
 
 
-@blp.before_request
-def _json_bodies_only() -> None:
-    if (
-        request.method in ("POST", "PATCH", "PUT")
-        and request.content_length
-        and not (request.is_json)
-    ):
-        abort(415, "Send the request body as JSON (Content-Type: application/json).")
+json_bodies_only(blp, when_sent=True)
 
 
 def _errors(view: Callable[P, R]) -> Callable[P, R]:
