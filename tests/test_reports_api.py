@@ -259,7 +259,9 @@ def test_cli_refuses_a_bad_range(loaded: Flask) -> None:
     assert "end must be after start" in result.output
 
 
-def test_report_connections_get_more_work_mem_for_their_transaction(app: Flask) -> None:
+def test_report_connections_get_more_work_mem_and_no_jit_for_their_transaction(
+    app: Flask,
+) -> None:
     from sqlalchemy import text
 
     from flask_shoppable import reports
@@ -269,10 +271,14 @@ def test_report_connections_get_more_work_mem_for_their_transaction(app: Flask) 
         with app.app_context(), reports.connect() as conn:
             assert conn.execute(text("select 1")).scalar() == 1
         return
+
+    def settings(conn: Any) -> tuple[Any, Any]:
+        return conn.execute(text("SHOW work_mem")).scalar(), conn.execute(text("SHOW jit")).scalar()
+
     with engine.connect() as plain:
-        default = plain.execute(text("SHOW work_mem")).scalar()
+        default = settings(plain)
     with app.app_context(), reports.connect() as conn:
-        assert conn.execute(text("SHOW work_mem")).scalar() == reports.WORK_MEM
-    # Back in the pool, the connection has the server's setting again.
+        assert settings(conn) == (reports.WORK_MEM, "off")
+    # Back in the pool, the connection has the server's settings again.
     with engine.connect() as plain:
-        assert plain.execute(text("SHOW work_mem")).scalar() == default
+        assert settings(plain) == default

@@ -136,7 +136,9 @@ def seed(
                 )
 
     # Interactions, in time order; the clicks are kept for the orders' touches.
-    visitors = max(interactions // 5, 1)
+    # Visitor ids as the cookie issues them (32 random hex digits, see
+    # tracking.visitor.new_visitor_id), each visitor coming back about twice.
+    visitor_ids = [f"{rng.getrandbits(128):032x}" for _ in range(max(interactions // 5, 1))]
     clicks: list[tuple[uuid.UUID, datetime, dict[str, Any]]] = []
     counts = {"impression": 0, "click": 0, "comment": 0, "checkout_started": 0}
     times = sorted(rng.random() * span for _ in range(interactions))
@@ -158,7 +160,7 @@ def seed(
             )  # fmt: skip
             counts[kind] += 1
             link = links[rng.randrange(LINKS)]
-            visitor = f"{rng.randrange(visitors):032x}"
+            visitor = visitor_ids[rng.randrange(len(visitor_ids))]
             if kind == "impression":
                 link_id, visitor_id = None, (visitor if rng.random() < 0.2 else None)
             elif kind == "comment":

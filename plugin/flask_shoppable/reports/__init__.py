@@ -51,13 +51,20 @@ WORK_MEM = "32MB"
 
 
 def prepare(conn: Connection) -> Connection:
-    """Set up ``conn`` for report queries (a transaction-local ``work_mem`` on PostgreSQL).
+    """Set up ``conn`` for report queries, on PostgreSQL: a transaction-local ``work_mem``
+    and no JIT compilation.
 
-    The setting ends with the connection's transaction, so a pooled connection goes back
-    to the pool as it was.
+    JIT pays off for queries of many seconds; a report's aggregates run in a few hundred
+    milliseconds, of which compiling them took 40-50 (a year of 1M interactions). The
+    settings end with the connection's transaction, so a pooled connection goes back to
+    the pool as it was.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        # (set_config(..., true) is SET LOCAL: both in one statement, one round trip)
+        conn.execute(
+            text("SELECT set_config('work_mem', :work_mem, true), set_config('jit', 'off', true)"),
+            {"work_mem": WORK_MEM},
+        )
     return conn
 
 
