@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from flask_shoppable.reports import queries
 from flask_shoppable.reports.queries import ReportError, ReportQuery
+from flask_shoppable.tracking import chains
+from flask_shoppable.tracking.models import Interaction
 
 from . import reports_fixture as fx
 
@@ -159,10 +162,32 @@ def _same(actual: dict[str, Any] | queries.Metrics, expected: tuple[Any, ...]) -
             assert type(value) is type(want) or want is None, (name, value)
 
 
-@pytest.fixture
-def loaded(app: Flask, session: Session) -> Flask:
+@pytest.fixture(params=["unchained", "chained", "late rows"])
+def loaded(app: Flask, session: Session, request: pytest.FixtureRequest) -> Flask:
+    """The fixture's week, its visit chains (tracking.chains) in one of three states:
+    none made yet; all made, as the worker leaves them; made before the comments and
+    checkouts were written (so those, some older than chained rows, are unchained)."""
     fx.load(session)
+    session.commit()
+    if request.param != "unchained":
+        _chain(app, later=(request.param == "late rows"))
     return app
+
+
+def _chain(app: Flask, later: bool) -> None:
+    table = Interaction.__table__
+    with app.extensions["shoppable"].engine.connect() as conn:
+        held: list[Any] = []
+        if later:
+            written_later = table.c.kind.in_(["comment", "checkout_started"])
+            held = [dict(r) for r in conn.execute(select(table).where(written_later)).mappings()]
+            conn.execute(delete(table).where(written_later))
+        chains.chain_all(conn)
+        if held:
+            conn.execute(insert(table), held)  # (chained false, as a recorder writes them)
+            conn.commit()
+        counts = conn.execute(select(table.c.chained, func.count()).group_by(table.c.chained)).all()
+    assert dict(counts)[True] > 0
 
 
 def _q(model: str = "last_touch", **kw: Any) -> ReportQuery:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from flask_shoppable import db
 from flask_shoppable.tracking import recorder as recorder_module
-from flask_shoppable.tracking.models import Interaction, new_id
+from flask_shoppable.tracking.models import CHAIN_COLUMNS, Interaction, new_id
 from flask_shoppable.tracking.recorder import Recorder, normalize
 
 DEAD_URL = "postgresql://postgres@127.0.0.1:1/nowhere"
@@ -85,7 +85,13 @@ def dead_engine() -> Engine:
 
 def test_normalize_fills_every_column() -> None:
     full = normalize({"kind": "click"})
-    assert set(full) == {c.name for c in Interaction.__table__.columns}
+    # Every column but the visit chains' times (the worker's, see tracking.chains); a
+    # row without a visitor is written chained (it has nothing to chain).
+    assert set(full) == {c.name for c in Interaction.__table__.columns} - {
+        c for c in CHAIN_COLUMNS if c != "chained"
+    }
+    assert full["chained"] is True
+    assert normalize({"kind": "click", "visitor_id": "a" * 32})["chained"] is False
     assert isinstance(full["id"], uuid.UUID)
     assert full["occurred_at"].tzinfo is not None
     assert full["utm_source"] == ""

@@ -10,6 +10,8 @@ one batch and says how much it did):
   webhook (``checkout.service.release_expired``).
 * ``outbox``: deliver the CRM/ad-platform/social outbox (:mod:`.crm.delivery`: claimed
   with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+* ``chains``: chain new interactions to their visitor's previous ones, for the reports'
+  unique visitors (:mod:`.tracking.chains`).
 
 A host or a later capability adds its own with :func:`register_job` (the outbox will).
 
@@ -126,10 +128,18 @@ def deliver_outbox(app: Flask, now: datetime, should_stop: Callable[[], bool]) -
     return delivery.run(app, now, should_stop)
 
 
+def chain_visits(app: Flask, now: datetime, should_stop: Callable[[], bool]) -> int:
+    """Chain the interactions of the next visitors (:mod:`.tracking.chains`)."""
+    from .tracking import chains
+
+    return chains.run(app, now, should_stop)
+
+
 DEFAULT_JOBS: tuple[Job, ...] = (
     Job("webhooks", retry_webhook_events, interval=1.0),
     Job("checkouts", release_expired_checkouts, interval=30.0),
     Job("outbox", deliver_outbox, interval=1.0),
+    Job("chains", chain_visits, interval=5.0),
 )
 
 

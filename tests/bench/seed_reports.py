@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flask_shoppable import db
 from flask_shoppable.attribution import MODELS, Touch, credit
 from flask_shoppable.models import Interaction, Order, OrderCredit, Post, TrackedLink
+from flask_shoppable.tracking import chains
 
 CHANNELS = ("instagram", "facebook", "tiktok", "pinterest", "x", "email")
 CAMPAIGNS = tuple(f"campaign-{i:02d}" for i in range(12))
@@ -44,6 +45,10 @@ CREDIT_COLUMNS = [
     "order_id", "model", "interaction_id", "amount", "share",
     "channel", "post_id", "link_id", "campaign", "partner",
 ]  # fmt: skip
+
+#: The chain columns, in the order of chains.DIMENSIONS (channel, post, link, campaign,
+#: partner).
+CHAIN_PREVIOUS = tuple(prev for prev, _column in chains.DIMENSIONS.values())
 
 
 def _uuid7(rng: random.Random, at: datetime) -> uuid.UUID:
@@ -146,7 +151,21 @@ def seed(
         "id", "kind", "occurred_at", "visitor_id", "link_id", "post_id", "channel",
         "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "partner",
         "click_ids", "referrer", "ip_hash", "ua_class", "detail",
+        "chained", *CHAIN_PREVIOUS,
     ]  # fmt: skip
+    # The visit chains as the worker's job leaves them (tracking.chains): per visitor and
+    # dimension value, the time of the visitor's previous interaction with that value.
+    last_seen: dict[tuple[str, str, Any], datetime] = {}
+
+    def chain(visitor_id: str | None, at: datetime, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if visitor_id is None:
+            return (True, *[None] * len(values))  # nothing to chain
+        prevs = []
+        for dimension, value in zip(CHAIN_PREVIOUS, values, strict=True):
+            key = (visitor_id, dimension, value)
+            prevs.append(last_seen.get(key))
+            last_seen[key] = at
+        return (True, *prevs)
 
     def interaction_rows() -> Iterator[tuple[Any, ...]]:
         for n, offset in enumerate(times):
@@ -174,6 +193,11 @@ def seed(
                 row_id, kind, at, visitor_id, link_id, link["post_id"], link["channel"],
                 link["utm_source"], "social", link["utm_campaign"], "", "", link["partner"],
                 _json({}, postgres), "", "", "mobile", _json({}, postgres),
+                *chain(
+                    visitor_id, at,
+                    (link["channel"], link["post_id"], link_id, link["utm_campaign"],
+                     link["partner"]),
+                ),
             )  # fmt: skip
             if progress and n % 10000 == 0:
                 progress("interactions", min(10000, interactions - n))

@@ -43,6 +43,7 @@ from ..checkout.models import Checkout
 from ..db import utcnow
 from ..orders.models import Customer, CustomerVisitor, Order, WebhookEvent
 from ..orders.service import email_hash, normalize_email
+from ..tracking import chains
 from ..tracking.models import Interaction
 from .models import OutboxMessage
 from .outbox import enqueue
@@ -205,10 +206,12 @@ def erase_interactions(session: Session, target: Target) -> int:
         conditions.append(Interaction.id.in_(target.interaction_ids))
     if not conditions:
         return 0
+    # The visitors' other rows keep their visitor: their chains change (tracking.chains).
+    chains.unchain_visitors_of(session.connection(), or_(*conditions))
     result = session.execute(
         update(Interaction)
         .where(or_(*conditions))
-        .values(visitor_id=None, ip_hash="", referrer="", click_ids={})
+        .values(visitor_id=None, ip_hash="", referrer="", click_ids={}, chained=True)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

@@ -38,9 +38,11 @@ What a report reads: the range's interactions through the time index (which carr
 the report columns, so a range costs what its rows cost, not the whole history), kinds
 counted per key and unique visitors from the rows with a visitor only (the daily series
 on PostgreSQL instead scans the index once per day, a LATERAL subquery per bucket with
-FILTERed counts and ``count(DISTINCT visitor_id)``: see ``_interaction_series``); the
-range's paid orders and their credits, without the interactions (a credit carries its
-touch's dimensions). The README's "Figures measured" gives the times at 100k and 1M interactions.
+FILTERed counts and ``count(DISTINCT visitor_id)``: see ``_interaction_series``; an
+unfiltered breakdown counts the unique visitors of chained rows in the kinds' pass, from
+their visit chains, see tracking.chains); the range's paid orders and their credits,
+without the interactions (a credit carries its touch's dimensions). The README's
+"Figures measured" gives the times at 100k and 1M interactions.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from sqlalchemy import (
     lateral,
     literal,
     null,
+    or_,
     select,
     true,
     union_all,
@@ -79,6 +82,7 @@ from ..attribution import MODELS
 from ..db import UTCDateTime
 from ..orders.models import Order, OrderCredit
 from ..social.models import Post, TrackedLink
+from ..tracking import chains
 from ..tracking.models import Interaction
 
 DIMENSIONS = ("channel", "post", "campaign", "link", "partner")
@@ -197,13 +201,13 @@ def default_range(now: datetime | None = None, days: int = 30) -> tuple[datetime
 # --- building blocks -------------------------------------------------------------
 
 
-def _interaction_dim(dimension: str) -> ColumnElement[Any]:
+def _interaction_dim(dimension: str, table: Table = _I) -> ColumnElement[Any]:
     return {
-        "channel": _I.c.channel,
-        "post": _I.c.post_id,
-        "link": _I.c.link_id,
-        "campaign": func.nullif(_I.c.utm_campaign, ""),
-        "partner": func.nullif(_I.c.partner, ""),
+        "channel": table.c.channel,
+        "post": table.c.post_id,
+        "link": table.c.link_id,
+        "campaign": func.nullif(table.c.utm_campaign, ""),
+        "partner": func.nullif(table.c.partner, ""),
     }[dimension]
 
 
@@ -240,13 +244,22 @@ def _filters(q: ReportQuery, dim: Any) -> list[ColumnElement[bool]]:
     return where
 
 
-def _interaction_select(q: ReportQuery, keys: list[tuple[str, ColumnElement[Any]]]) -> Select[Any]:
+def _interaction_select(
+    q: ReportQuery,
+    keys: list[tuple[str, ColumnElement[Any]]],
+    chained: str | None = None,
+) -> Select[Any]:
     """Counts of the range's interactions grouped by ``keys`` (label, expression).
 
     Two parts in one statement, added up per keys: the kinds, a plain count per keys
     over every row; the unique visitors, over the rows with a visitor only (embed
     impressions, most of the rows, carry none), grouped per (keys, visitor) and then
     per keys. Both hash; a ``count(DISTINCT ...)`` would sort the rows.
+
+    ``chained``, a dimension (the one key of an unfiltered breakdown): its visit chains
+    count the unique visitors of the chained rows in the kinds' pass, without hashing
+    them (see tracking.chains); the second part then groups only the unchained rows, of
+    (key, visitor) pairs that have no chained row in the range.
     """
     in_range = (
         _I.c.occurred_at >= q.start,
@@ -260,16 +273,45 @@ def _interaction_select(q: ReportQuery, keys: list[tuple[str, ColumnElement[Any]
         return func.sum(case((_I.c.kind == kind, 1), else_=0))
 
     zero = literal(0)
+    first_visits: ColumnElement[Any] = zero
+    visitor_rows = [*in_range, _I.c.visitor_id.is_not(None)]
+    if chained is not None:
+        prev = _I.c[chains.DIMENSIONS[chained][0]]
+        first_visits = func.sum(
+            case(
+                (
+                    and_(
+                        _I.c.visitor_id.is_not(None),
+                        _I.c.chained,
+                        or_(prev.is_(None), prev < q.start),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        other = _I.alias("chained_row")
+        visitor_rows = [
+            *in_range,
+            chains.unchained(),
+            ~exists().where(
+                other.c.visitor_id == _I.c.visitor_id,
+                other.c.chained,
+                other.c.occurred_at >= q.start,
+                other.c.occurred_at < q.end,
+                _interaction_dim(chained, other).is_not_distinct_from(_interaction_dim(chained)),
+            ),
+        ]
     kinds = select(
         *labelled,
         kind_count("impression").label("impressions"),
         kind_count("click").label("clicks"),
         kind_count("checkout_started").label("checkouts_started"),
-        zero.label("unique_visitors"),
+        first_visits.label("unique_visitors"),
     ).where(*in_range)
     per_visitor = (
         select(*labelled, _I.c.visitor_id)
-        .where(*in_range, _I.c.visitor_id.is_not(None))
+        .where(*visitor_rows)
         .group_by(*exprs, _I.c.visitor_id)
         .subquery("per_visitor")
     )
@@ -467,7 +509,11 @@ def breakdown(conn: Connection, q: ReportQuery, dimension: str) -> list[Row]:
             rows[key] = Row(key, "")
         return rows[key]
 
-    for r in conn.execute(_interaction_select(q, [("key", _interaction_dim(dimension))])):
+    # Unfiltered, the dimension's visit chains count its unique visitors; a filter (a
+    # channel, a post) cuts chains that run across its values, so it counts them all.
+    chained = dimension if q.channel is None and q.post_id is None else None
+    keys = [("key", _interaction_dim(dimension))]
+    for r in conn.execute(_interaction_select(q, keys, chained)):
         _add_interactions(row(r.key).metrics, r)
     parts = _attributed(q, [dimension])
     refunds = [

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from ..admin.shop import current_shop_name
 from ..catalog.models import Product, Variant
 from ..db import utcnow
-from ..tracking import linkcache
+from ..tracking import chains, linkcache
+from ..tracking.models import Interaction
 from .channels import CHANNELS
 from .links import link_url, unused_code, why_not_live
 from .models import Post, PostTag, TrackedLink
@@ -313,6 +314,8 @@ def delete_post(session: Session, post: Post) -> None:
             f"The post has {links} tracked link(s), which may be printed or shared: "
             "archive it instead (POST /posts/<id>/archive).",
         )
+    # Its interactions' post goes NULL: their visitors' chains change (tracking.chains).
+    chains.unchain_visitors_of(session.connection(), Interaction.post_id == post.id)
     session.delete(post)
     _commit(session, "The post changed concurrently")
 

@@ -14,15 +14,29 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Uuid, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 from .randomness import token_bytes
 
 INTERACTION_KINDS = ("impression", "click", "comment", "checkout_started")
+#: The columns of the visit chains (see .chains): set by the worker, never by a recorder.
+CHAIN_COLUMNS = (
+    "chained",
+    "prev_channel_at",
+    "prev_post_at",
+    "prev_link_at",
+    "prev_campaign_at",
+    "prev_partner_at",
+)
 #: Ad click ids taken from the query string of a tracked link.
 CLICK_ID_PARAMS = ("fbclid", "gclid", "ttclid", "li_fat_id", "epik", "twclid")
+
+
+def _nothing_to_chain(context: Any) -> bool:
+    """``chained``'s default: true for a row without a visitor (see Interaction)."""
+    return context.get_current_parameters().get("visitor_id") is None
 
 
 def new_id() -> uuid.UUID:
@@ -60,6 +74,13 @@ class Interaction(Base):
         Index("ix_shoppable_interaction_post", "post_id", "occurred_at"),
         Index("ix_shoppable_interaction_link", "link_id", "occurred_at"),
         Index("ix_shoppable_interaction_campaign", "utm_campaign", "occurred_at"),
+        # The rows the worker has still to chain (see .chains): few, and gone once chained.
+        Index(
+            "ix_shoppable_interaction_unchained",
+            "occurred_at",
+            postgresql_where=text("visitor_id IS NOT NULL AND NOT chained"),
+            sqlite_where=text("visitor_id IS NOT NULL AND chained = 0"),  # as queries say it
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -94,3 +115,17 @@ class Interaction(Base):
     origin_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     #: Kind-specific extras (a comment's platform ids and text, say).
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # The visit chains (see .chains), kept by the worker: whether this row's prev_* are
+    # set, and per report dimension the time of the same visitor's previous interaction
+    # with the same value of it. A row without a visitor has nothing to chain and is
+    # written chained (so that "not chained" is the few rows still to do, as the planner
+    # should estimate them); a recorder writes no other chain column.
+    chained: Mapped[bool] = mapped_column(
+        Boolean, default=_nothing_to_chain, server_default=false()
+    )
+    prev_channel_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_post_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_link_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_campaign_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_partner_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -69,7 +69,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..signals import interaction_recorded
 from .direct import DirectConnection
-from .models import INTERACTION_KINDS, Interaction
+from .models import CHAIN_COLUMNS, INTERACTION_KINDS, Interaction
 
 log = logging.getLogger("flask_shoppable.tracking")
 
@@ -83,7 +83,10 @@ MAX_BACKOFF = 30.0
 CLOSE_TIMEOUT = 10.0
 
 _TABLE = Interaction.__table__
-_COLUMNS = frozenset(c.name for c in _TABLE.columns)
+#: The columns a row given to a recorder has: all but the visit chains' (the worker's,
+#: see .chains); :func:`normalize` adds ``chained`` (true when there is no visitor).
+_WRITTEN = tuple(c for c in _TABLE.columns if c.name not in CHAIN_COLUMNS)
+_COLUMNS = frozenset(c.name for c in _WRITTEN)
 _FK_COLUMNS = ("link_id", "post_id", "product_id")
 _INSERT = insert(_TABLE)
 
@@ -91,7 +94,7 @@ _INSERT = insert(_TABLE)
 def _column_defaults() -> dict[str, Callable[[], Any]]:
     """A zero-argument maker of each column's Python-side default (None if it has none)."""
     makers: dict[str, Callable[[], Any]] = {}
-    for column in _TABLE.columns:
+    for column in _WRITTEN:
         default = column.default
         if default is None:
             makers[column.name] = lambda: None
@@ -127,6 +130,8 @@ def normalize(row: dict[str, Any]) -> dict[str, Any]:
         # PostgreSQL refuses NUL in text; one such value would refuse its whole batch.
         if isinstance(value, str) and "\x00" in value:
             full[name] = value.replace("\x00", "")
+    # A row without a visitor has nothing to chain (see .chains and Interaction.chained).
+    full["chained"] = full["visitor_id"] is None
     return full
 
 
@@ -430,7 +435,7 @@ def _copy_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
         ) from exc
 
 
-_COPY_COLUMNS = tuple(c.name for c in _TABLE.columns)
+_COPY_COLUMNS = (*(c.name for c in _WRITTEN), "chained")
 _COPY_SQL = f"COPY {_TABLE.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
 _processors_by_dialect: dict[str, list[Callable[[Any], Any] | None]] = {}
 
