@@ -21,7 +21,8 @@ from ..db import Base, UTCDateTime, utcnow
 from .randomness import token_bytes
 
 INTERACTION_KINDS = ("impression", "click", "comment", "checkout_started")
-#: The columns of the visit chains (see .chains): set by the worker, never by a recorder.
+#: The columns of the visit chains (see .chains), the worker's: a recorder writes only
+#: ``chained``, true for a row without a visitor (nothing to chain).
 CHAIN_COLUMNS = (
     "chained",
     "prev_channel_at",
