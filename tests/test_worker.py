@@ -153,7 +153,7 @@ def test_jobs_are_pluggable(app: Flask) -> None:
     with pytest.raises(ValueError, match="already registered"):
         register_job(app, Job("outbox", count))
     done = Worker(app).run_once()
-    assert done == {"webhooks": 0, "checkouts": 0, "outbox": 0}
+    assert done == {"webhooks": 0, "checkouts": 0, "outbox": 0, "chains": 0}
     assert len(seen) == 1
 
 
@@ -162,7 +162,13 @@ def test_a_failing_job_does_not_stop_the_others(app: Flask) -> None:
         raise RuntimeError("job bug")
 
     register_job(app, Job("boom", boom))
-    assert Worker(app).run_once() == {"webhooks": 0, "checkouts": 0, "outbox": 0, "boom": 0}
+    assert Worker(app).run_once() == {
+        "webhooks": 0,
+        "checkouts": 0,
+        "outbox": 0,
+        "chains": 0,
+        "boom": 0,
+    }
 
 
 def test_cli_once(app: Flask) -> None:
