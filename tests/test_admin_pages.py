@@ -546,14 +546,6 @@ def test_long_lists_are_paged_keeping_their_filters(
     assert "Page 1 of 3" in html
     assert "javascript" not in html
     assert "alert(1)" not in html
-    assert marker(names[0]) in last
-    assert admin.get(f"{ADMIN}/{listing}?{query}&page=x").status_code == 200
-    # url_for's own options never come from the URL (no javascript: pager links).
-    crafted = "_external=1&_scheme=javascript&_anchor=%0Aalert(1)"
-    html = admin.get(f"{ADMIN}/{listing}?{query}&{crafted}").get_data(as_text=True)
-    assert "Page 1 of 3" in html
-    assert "javascript" not in html
-    assert "alert(1)" not in html
 
 
 def _link(post_id: int, code: str, channel: str, label: str) -> TrackedLink:

@@ -193,7 +193,7 @@ def customer_and_touches(
     now: datetime,
     start: datetime,
     at: datetime,
-) -> tuple[int, list[tuple[Any, datetime]]]:
+) -> tuple[int, list[tuple[Any, ...]]]:
     """(customer id, touch rows as ``attribution.with_origin`` takes them): see the
     module's docstring."""
     params = {
